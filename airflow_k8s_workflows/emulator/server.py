@@ -1,0 +1,652 @@
+"""The emulator's HTTP front: Kubernetes REST paths, watches, subresources, discovery, metrics.
+
+Behaviour follows ../shared/reference/kubernetes-api.md; the semantics live in ``api.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import yaml
+from aiohttp import web
+
+from . import discovery, errors
+from .api import ApiServer, Request
+from .errors import ApiError
+from .metrics import RequestCounter, render
+from .registry import ResourceType
+from .selectors import FieldSelector, LabelSelector, object_matcher
+from .store import Change, Watcher, dumps
+
+JSON = "application/json"
+Obj = dict[str, Any]
+
+
+@dataclass
+class LogOptions:
+    container: str
+    follow: bool = False
+    previous: bool = False
+    since_seconds: int | None = None
+    since_time: str | None = None
+    timestamps: bool = False
+    tail_lines: int | None = None
+    limit_bytes: int | None = None
+
+
+class LogSource(Protocol):
+    def stream(self, pod: Obj, opts: LogOptions) -> AsyncIterator[bytes]: ...
+
+
+Authenticator = Callable[[web.Request], str | None]
+Authorizer = Callable[[str, str, ResourceType, "str | None", str, str], None]
+Hook = Callable[[web.Request], Awaitable["web.StreamResponse | None"]]
+
+
+@dataclass
+class Route:
+    rt: ResourceType
+    namespace: str | None
+    name: str
+    subresource: str
+
+
+def _bool(value: str | None) -> bool:
+    return value is not None and value.lower() in ("1", "true", "yes")
+
+
+def _int(params: Any, name: str) -> int | None:
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.bad_request(f"invalid {name} {value!r}: must be an integer")
+
+
+class HttpFront:
+    """aiohttp application serving the emulated API."""
+
+    def __init__(self, api: ApiServer, *, bookmark_interval: float = 30.0, server_address: str = "127.0.0.1:0",
+                 max_watch_queue: int = 100_000) -> None:  # fmt: skip
+        self.api = api
+        self.counter = RequestCounter()
+        self.bookmark_interval = bookmark_interval
+        self.server_address = server_address
+        self.max_watch_queue = max_watch_queue
+        self.logs: LogSource | None = None
+        self.authenticate: Authenticator | None = None
+        self.authorize: Authorizer | None = None
+        # fault injection and admin endpoints hook in here; a hook may answer the request itself
+        self.before: list[Hook] = []
+        self.extra_routes: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
+        self.openapi: Callable[[str], Obj | None] | None = None
+        self.tables: Callable[[ResourceType, list[Obj], bool], Obj] | None = None
+        self._watch_tasks: set[asyncio.Task[Any]] = set()
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self.active_watchers: set[Watcher] = set()
+
+    # -- entry ---------------------------------------------------------------------------
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        for hook in self.before:
+            answered = await hook(request)
+            if answered is not None:
+                return answered
+        path = request.path.rstrip("/") or "/"
+        extra = self.extra_routes.get(path)
+        if extra is None and path.startswith("/_emulator/"):
+            extra = self.extra_routes.get("/_emulator/*")
+        if extra is not None:
+            return await extra(request)
+        verb, group, resource, sub = "GET", "", "", ""
+        try:
+            user = self._authenticate(request)
+            if path in ("/healthz", "/livez", "/readyz"):
+                return web.Response(text="ok")
+            if path == "/metrics":
+                return web.Response(text=render(self.counter, self.api.store), content_type="text/plain")
+            if path == "/version":
+                return _json(discovery.version())
+            if path.startswith("/openapi/"):
+                return self._openapi(request, path)
+            parts = [p for p in path.split("/") if p]
+            if parts and parts[0] in ("api", "apis"):
+                doc = self._discovery(parts)
+                if doc is not None:
+                    return _json(doc)
+            route = self._route(parts)
+            group, resource, sub = route.rt.group, route.rt.resource, route.subresource
+            verb = self._verb(request, route)
+            if self.authorize is not None:
+                self.authorize(user, _rbac_verb(verb), route.rt, route.namespace, route.name, sub)
+            req = Request(
+                user=user,
+                field_manager=request.query.get("fieldManager"),
+                dry_run=request.query.get("dryRun") == "All",
+                field_validation=request.query.get("fieldValidation") or "Warn",
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+            if req.field_validation not in ("Strict", "Warn", "Ignore"):
+                raise errors.bad_request(f"fieldValidation parameter unsupported: {req.field_validation}")
+            response = await self._handle(request, route, verb, req)
+            for w in req.warnings:
+                response.headers.add("Warning", f'299 - "{w}"')
+            self.counter.add(verb, group, resource, sub, response.status)
+            return response
+        except ApiError as e:
+            self.counter.add(verb, group, resource, sub, e.code)
+            return _error(e)
+
+    def _authenticate(self, request: web.Request) -> str:
+        if self.authenticate is None:
+            return "system:admin"
+        user = self.authenticate(request)
+        if user is None:
+            raise errors.unauthorized()
+        return user
+
+    @staticmethod
+    def _verb(request: web.Request, route: Route) -> str:
+        method = request.method
+        if method == "GET":
+            if route.name:
+                return "GET"
+            return "WATCH" if _bool(request.query.get("watch")) else "LIST"
+        if method == "DELETE" and not route.name:
+            return "DELETECOLLECTION"
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            return method
+        raise errors.method_not_allowed()
+
+    # -- discovery and openapi ------------------------------------------------------------
+    def _discovery(self, parts: list[str]) -> Obj | None:
+        reg = self.api.registry
+        if parts == ["api"]:
+            return discovery.api_versions(self.server_address)
+        if parts == ["apis"]:
+            return discovery.api_group_list(reg)
+        if parts[0] == "api" and len(parts) == 2:
+            doc = discovery.api_resource_list(reg, "", parts[1])
+            if doc is None:
+                raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+            return doc
+        if parts[0] == "apis" and len(parts) == 2:
+            doc = discovery.api_group(reg, parts[1])
+            if doc is None:
+                raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+            return doc
+        if parts[0] == "apis" and len(parts) == 3:
+            doc = discovery.api_resource_list(reg, parts[1], parts[2])
+            if doc is None:
+                raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+            return doc
+        return None
+
+    def _openapi(self, request: web.Request, path: str) -> web.Response:
+        doc = self.openapi(path) if self.openapi is not None else None
+        if doc is None:
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        return _json(doc)
+
+    # -- routing -------------------------------------------------------------------------
+    def _route(self, parts: list[str]) -> Route:
+        not_found = errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        if len(parts) < 3:
+            raise not_found
+        if parts[0] == "api":
+            group, version, rest = "", parts[1], parts[2:]
+        elif parts[0] == "apis" and len(parts) >= 4:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise not_found
+        reg = self.api.registry
+        namespace: str | None = None
+        if rest[0] == "namespaces" and len(rest) >= 3 and reg.get(group, version, rest[2]) is not None:
+            namespace, rest = rest[1], rest[2:]
+        rt = reg.get(group, version, rest[0])
+        if rt is None:
+            raise not_found
+        if namespace is not None and not rt.namespaced:
+            raise not_found
+        name = rest[1] if len(rest) > 1 else ""
+        sub = rest[2] if len(rest) > 2 else ""
+        if len(rest) > 3 or (sub and not rt.has_subresource(sub)):
+            raise not_found
+        return Route(rt, namespace, name, sub)
+
+    # -- handlers ------------------------------------------------------------------------
+    async def _handle(
+        self, request: web.Request, route: Route, verb: str, req: Request
+    ) -> web.StreamResponse:
+        api, rt, q = self.api, route.rt, request.query
+        ns, name, sub = route.namespace, route.name, route.subresource
+        if verb == "WATCH":
+            return await self._watch(request, route)
+        if verb == "LIST":
+            return self._list(request, route)
+        if verb == "GET":
+            if sub == "log":
+                return await self._log(request, route)
+            obj = api.get(rt, ns, name)
+            if sub == "scale":
+                return _json(api.scale_of(rt, obj))
+            return self._object_response(request, rt, obj)
+        if verb == "POST":
+            body = await _read_body(request)
+            if name and sub == "binding":
+                return _json(self._bind(route, body, req), 201)
+            if name and sub == "eviction":
+                api.delete(rt, ns, name, req)
+                return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}, 201)
+            if name:
+                raise errors.method_not_allowed()
+            if rt.key in (("authorization.k8s.io", "selfsubjectaccessreviews"),
+                          ("authorization.k8s.io", "subjectaccessreviews")):  # fmt: skip
+                return _json(self._access_review(rt, body, req), 201)
+            return _json(api.create(rt, ns, body, req), 201)
+        if verb == "PUT":
+            body = await _read_body(request)
+            if sub == "scale":
+                return _json(api.replace_scale(rt, ns, name, body, req))
+            return _json(api.replace(rt, ns, name, body, req, subresource=sub))
+        if verb == "PATCH":
+            raw = await request.read()
+            existed = api.try_get(rt, ns, name) is not None
+            obj = api.patch(rt, ns, name, raw, request.headers.get("Content-Type", ""), req, subresource=sub,
+                            force=_bool(q.get("force")))  # fmt: skip
+            return _json(obj, 200 if existed or sub else 201)
+        if verb == "DELETE":
+            opts = await _delete_options(request)
+            result, _ = api.delete(
+                rt, ns, name, req, opts["propagation"], opts["grace"], opts["preconditions"]
+            )
+            return _json(result)
+        if verb == "DELETECOLLECTION":
+            opts = await _delete_options(request)
+            deleted = api.delete_collection(rt, ns, q.get("labelSelector"), q.get("fieldSelector"), req,
+                                            opts["propagation"], opts["grace"])  # fmt: skip
+            return _json(
+                {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": {}, "items": deleted}
+            )
+        raise errors.method_not_allowed()
+
+    def _object_response(self, request: web.Request, rt: ResourceType, obj: Obj) -> web.Response:
+        if self.tables is not None and _wants_table(request):
+            return _json(self.tables(rt, [obj], False))
+        return _json(obj)
+
+    def _list(self, request: web.Request, route: Route) -> web.Response:
+        q = request.query
+        rt = route.rt
+        _check_list_options(q, watch=False)
+        rv_match = q.get("resourceVersionMatch")
+        if rv_match == "Exact" and q.get("resourceVersion") != str(self.api.store.rv):
+            raise errors.expired(
+                f"too old resource version: {q.get('resourceVersion')} ({self.api.store.rv})"
+            )
+        items, list_rv, cont, remaining = self.api.list_page(
+            rt,
+            route.namespace,
+            q.get("labelSelector"),
+            q.get("fieldSelector"),
+            _int(q, "limit"),
+            q.get("continue"),
+        )
+        if self.tables is not None and _wants_table(request):
+            table = self.tables(rt, [self.api.present(rt, s.obj) for s in items], False)
+            table["metadata"] = {"resourceVersion": list_rv, **({"continue": cont} if cont else {})}
+            return _json(table)
+        meta: Obj = {"resourceVersion": list_rv}
+        if cont:
+            meta["continue"] = cont
+            if remaining is not None:
+                meta["remainingItemCount"] = remaining
+        head = dumps({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta})
+        body = head[:-1] + b',"items":[' + b",".join(self.api.present_raw(rt, s) for s in items) + b"]}"
+        return web.Response(body=body, content_type=JSON)
+
+    async def _watch(self, request: web.Request, route: Route) -> web.StreamResponse:
+        q = request.query
+        rt = route.rt
+        _check_list_options(q, watch=True)
+        label = LabelSelector.parse(q.get("labelSelector"))
+        fields = FieldSelector.parse(q.get("fieldSelector"), rt.field_selectors)
+        matcher = object_matcher(label, fields)
+        store = self.api.store
+        rs = store.resource(rt.key)
+        send_initial = _bool(q.get("sendInitialEvents"))
+        bookmarks = _bool(q.get("allowWatchBookmarks"))
+        rv_text = q.get("resourceVersion") or ""
+        timeout = _int(q, "timeoutSeconds")
+        if timeout is None:
+            timeout = random.randint(1800, 3600)
+        if rv_text and rv_text != "0" and not send_initial:
+            try:
+                since = int(rv_text)
+            except ValueError:
+                raise errors.bad_request(f'invalid resource version "{rv_text}"')
+            if since > store.rv:
+                deadline = asyncio.get_running_loop().time() + 3.0
+                # rare path (a client ahead of this server): poll briefly like the real watch cache
+                while since > store.rv and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+                if since > store.rv:
+                    raise ApiError(
+                        504,
+                        "Timeout",
+                        "Too large resource version",
+                        {
+                            "causes": [
+                                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+                            ],
+                            "retryAfterSeconds": 1,
+                        },
+                    )
+        else:
+            since = -1
+
+        ns = route.namespace if rt.namespaced else None
+        watcher = Watcher(ns, matcher, self.max_watch_queue)
+        expired = False
+        # Replay and registration happen with no await in between: no event can slip through.
+        if since == -1:
+            for stored in self.api.select(rt, ns, label, fields):
+                watcher.queue.put_nowait(("ADDED", _initial_change(stored.obj, stored.raw), 0))
+            if send_initial:
+                watcher.queue.put_nowait(("BOOKMARK-INITIAL", None, store.rv))
+        elif since < rs.compacted_rv:
+            expired = True
+        else:
+            for change in rs.since(since):
+                watcher.offer(change)
+        if not expired:
+            rs.watchers.add(watcher)
+        resp = web.StreamResponse(
+            status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"}
+        )
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        if expired:
+            status = errors.expired(f"too old resource version: {since} ({rs.compacted_rv})").status()
+            await resp.write(dumps({"type": "ERROR", "object": status}) + b"\n")
+            await resp.write_eof()
+            return resp
+        self.counter.watches_open += 1
+        self.active_watchers.add(watcher)
+        view = self.api.present_raw if rt.is_custom else None
+        try:
+            await self._pump(resp, rt, watcher, timeout, bookmarks, view is not None)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            rs.watchers.discard(watcher)
+            self.active_watchers.discard(watcher)
+            watcher.closed = True
+            self.counter.watches_open -= 1
+        try:
+            await resp.write_eof()
+        except (ConnectionResetError, RuntimeError):
+            pass
+        return resp
+
+    async def _pump(self, resp: web.StreamResponse, rt: ResourceType, watcher: Watcher, timeout: float,
+                    bookmarks: bool, convert: bool) -> None:  # fmt: skip
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        next_bookmark = loop.time() + self.bookmark_interval
+        queue = watcher.queue
+        while True:
+            now = loop.time()
+            if now >= end:
+                return
+            wait = end - now
+            if bookmarks:
+                wait = min(wait, max(0.0, next_bookmark - now))
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=wait)
+            except asyncio.TimeoutError:
+                if bookmarks and loop.time() >= next_bookmark:
+                    await resp.write(self._bookmark(rt, self.api.store.rv, initial=False))
+                    next_bookmark = loop.time() + self.bookmark_interval
+                continue
+            chunks: list[bytes] = []
+            while item is not None:
+                chunks.append(self._line(rt, item, convert))
+                if queue.empty() or len(chunks) >= 256:
+                    break
+                item = queue.get_nowait()
+            if chunks:
+                await resp.write(b"".join(chunks))
+            if item is None:
+                return
+
+    def _line(self, rt: ResourceType, item: tuple[str, Change | None, int], convert: bool) -> bytes:
+        event, change, rv = item
+        if event == "BOOKMARK-INITIAL":
+            return self._bookmark(rt, rv, initial=True)
+        if event == "BOOKMARK":
+            return self._bookmark(rt, rv, initial=False)
+        assert change is not None
+        if convert and change.obj.get("apiVersion") != rt.api_version:
+            obj = (
+                change.old
+                if (event == "DELETED" and change.type == "MODIFIED" and change.old)
+                else change.obj
+            )
+            shown = self.api.present(rt, obj)
+            return dumps({"type": event, "object": shown}) + b"\n"
+        return change.line(event)
+
+    @staticmethod
+    def _bookmark(rt: ResourceType, rv: int, initial: bool) -> bytes:
+        meta: Obj = {"resourceVersion": str(rv)}
+        if initial:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return (
+            dumps(
+                {
+                    "type": "BOOKMARK",
+                    "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta},
+                }
+            )
+            + b"\n"
+        )
+
+    # -- pods/log, binding, access reviews --------------------------------------------------
+    async def _log(self, request: web.Request, route: Route) -> web.StreamResponse:
+        q = request.query
+        pod = self.api.get(route.rt, route.namespace, route.name)
+        containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+        init = [c["name"] for c in (pod.get("spec") or {}).get("initContainers") or []]
+        container = q.get("container")
+        if not container:
+            if len(containers) != 1:
+                choices = " ".join(containers)
+                extra = f" or one of the init containers: [{' '.join(init)}]" if init else ""
+                raise errors.bad_request(
+                    f"a container name must be specified for pod {route.name}, choose one of: [{choices}]{extra}"
+                )
+            container = containers[0]
+        elif container not in containers and container not in init:
+            raise errors.bad_request(f"container {container} is not valid for pod {route.name}")
+        opts = LogOptions(
+            container=container,
+            follow=_bool(q.get("follow")),
+            previous=_bool(q.get("previous")),
+            since_seconds=_int(q, "sinceSeconds"),
+            since_time=q.get("sinceTime"),
+            timestamps=_bool(q.get("timestamps")),
+            tail_lines=_int(q, "tailLines"),
+            limit_bytes=_int(q, "limitBytes"),
+        )
+        if not (pod.get("spec") or {}).get("nodeName") or self.logs is None:
+            return web.Response(body=b"", content_type="text/plain")
+        statuses = (pod.get("status") or {}).get("containerStatuses", []) + (pod.get("status") or {}).get(
+            "initContainerStatuses", []
+        )
+        cs = next((s for s in statuses if s.get("name") == container), None)
+        waiting = ((cs or {}).get("state") or {}).get("waiting")
+        if opts.previous:
+            if not (cs or {}).get("lastState", {}).get("terminated"):
+                raise errors.bad_request(
+                    f'previous terminated container "{container}" in pod "{route.name}" not found'
+                )
+        elif cs is None or (waiting and not (cs.get("lastState") or {}).get("terminated")):
+            reason = (waiting or {}).get("reason", "ContainerCreating")
+            raise errors.bad_request(
+                f'container "{container}" in pod "{route.name}" is waiting to start: {reason}'
+            )
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            async for chunk in self.logs.stream(pod, opts):
+                await resp.write(chunk)
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return resp
+
+    def _bind(self, route: Route, body: Obj, req: Request) -> Obj:
+        node = ((body or {}).get("target") or {}).get("name")
+        if not node:
+            raise errors.invalid("", "Binding", route.name, [errors.required("target.name")])
+
+        def bind(pod: Obj) -> None:
+            if pod.get("spec", {}).get("nodeName"):
+                raise errors.conflict(
+                    "",
+                    "pods",
+                    route.name,
+                    f'pod {route.name} is already assigned to node "{pod["spec"]["nodeName"]}"',
+                )
+            pod["spec"]["nodeName"] = node
+
+        self.api.mutate(route.rt, route.namespace, route.name, bind, req)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    def _access_review(self, rt: ResourceType, body: Obj, req: Request) -> Obj:
+        attrs = (body.get("spec") or {}).get("resourceAttributes") or {}
+        user = req.user
+        if rt.resource == "subjectaccessreviews":
+            user = (body.get("spec") or {}).get("user", user)
+        allowed, reason = True, ""
+        if self.authorize is not None:
+            target = self.api.registry.preferred(attrs.get("group", ""), attrs.get("resource", ""))
+            if target is not None:
+                try:
+                    self.authorize(user, attrs.get("verb", "get"), target, attrs.get("namespace") or None,
+                                   attrs.get("name", ""), attrs.get("subresource", ""))  # fmt: skip
+                except ApiError as e:
+                    allowed, reason = False, e.message
+        out = dict(body)
+        out["status"] = {"allowed": allowed, **({"reason": reason} if reason else {})}
+        return out
+
+
+def _initial_change(obj: Obj, raw: bytes) -> Change:
+    meta = obj["metadata"]
+    return Change("ADDED", int(meta["resourceVersion"]), (meta.get("namespace", ""), meta["name"]), obj, raw)
+
+
+def _rbac_verb(verb: str) -> str:
+    return {"GET": "get", "LIST": "list", "WATCH": "watch", "POST": "create", "PUT": "update",
+            "PATCH": "patch", "DELETE": "delete", "DELETECOLLECTION": "deletecollection"}[verb]  # fmt: skip
+
+
+def _check_list_options(q: Any, *, watch: bool) -> None:
+    """422 Invalid on ListOptions.meta.k8s.io, exactly where the real server gives it."""
+    match = q.get("resourceVersionMatch")
+    send_initial = q.get("sendInitialEvents")
+    causes = []
+    if watch:
+        if match and not send_initial:
+            causes.append(
+                errors.forbidden_field(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                )
+            )
+        elif send_initial and match != "NotOlderThan":
+            causes.append(errors.unsupported_value("resourceVersionMatch", match or "", ["NotOlderThan"]))
+        if send_initial and not _bool(q.get("allowWatchBookmarks")):
+            causes.append(
+                errors.forbidden_field(
+                    "allowWatchBookmarks",
+                    "allowWatchBookmarks must be set to true when sendInitialEvents is provided",
+                )
+            )
+    else:
+        if send_initial:
+            causes.append(
+                errors.forbidden_field("sendInitialEvents", "sendInitialEvents is forbidden for list")
+            )
+        if match and not q.get("resourceVersion"):
+            causes.append(
+                errors.forbidden_field(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                )
+            )
+        if match and match not in ("Exact", "NotOlderThan"):
+            causes.append(errors.unsupported_value("resourceVersionMatch", match, ["Exact", "NotOlderThan"]))
+    if causes:
+        raise errors.invalid("meta.k8s.io", "ListOptions", "", causes)
+
+
+def _wants_table(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    return "as=Table" in accept
+
+
+async def _read_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return {}
+    ctype = request.headers.get("Content-Type", JSON).split(";")[0].strip()
+    try:
+        if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+    except (ValueError, yaml.YAMLError) as e:
+        raise errors.bad_request(f"the body of the request was in an unknown format: {e}")
+
+
+async def _delete_options(request: web.Request) -> dict[str, Any]:
+    q = request.query
+    body: Obj = {}
+    raw = await request.read()
+    if raw:
+        try:
+            body = json.loads(raw) or {}
+        except ValueError as e:
+            raise errors.bad_request(f"error decoding DeleteOptions: {e}")
+    # a non-empty body overrides the query parameters
+    propagation = body.get("propagationPolicy") or q.get("propagationPolicy")
+    orphan = body.get("orphanDependents", None)
+    if orphan is None and q.get("orphanDependents") is not None:
+        orphan = _bool(q.get("orphanDependents"))
+    if propagation is None and orphan is not None:
+        propagation = "Orphan" if orphan else "Background"
+    grace = body.get("gracePeriodSeconds")
+    if grace is None:
+        grace = _int(q, "gracePeriodSeconds")
+    return {"propagation": propagation, "grace": grace, "preconditions": body.get("preconditions") or {}}
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(body=dumps(obj), status=status, content_type=JSON)
+
+
+def _error(e: ApiError) -> web.Response:
+    resp = web.Response(body=dumps(e.status()), status=e.code, content_type=JSON)
+    for k, v in e.headers.items():
+        resp.headers[k] = v
+    return resp
