@@ -57,6 +57,9 @@ def register(strategy: Strategy) -> Strategy:
 
 
 def strategy_for(key: TypeKey, *, custom: bool = False) -> Strategy:
+    from .kinds import load_all
+
+    load_all()
     found = _STRATEGIES.get(key)
     if found is not None:
         return found

@@ -100,8 +100,10 @@ class Controller:
     """Base class. Subclasses set ``name`` and ``watches`` and implement ``reconcile``."""
 
     name = "controller"
-    # (group, resource) pairs whose changes feed this controller
+    # (group, resource) pairs whose changes feed this controller; the first is its primary type
     watches: tuple[TypeKey, ...] = ()
+    enabled = True
+    start_order = 50
 
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
