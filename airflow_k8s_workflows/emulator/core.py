@@ -236,6 +236,9 @@ class KubeEmulator:
             self.store.load_state(self._saved_state)
         self._bootstrap()
         extensions.install(self)
+        from .openapi import OpenApiV3
+
+        self.http.openapi = OpenApiV3(self.registry)
         ssl_ctx = None
         if self.tls:
             from .tls import make_self_signed
