@@ -145,7 +145,13 @@ def test_sanitize_label_value_keeps_valid_values_and_disambiguates_changed_ones(
     a = sanitize_label_value("manual__2024-01-01T00:00:00+00:00")
     b = sanitize_label_value("manual__2024-01-01T00:00:00-00:00")
     assert a != b
-    for value in (a, b, sanitize_label_value("x" * 300), sanitize_label_value("+++"), sanitize_label_value("é")):
+    for value in (
+        a,
+        b,
+        sanitize_label_value("x" * 300),
+        sanitize_label_value("+++"),
+        sanitize_label_value("é"),
+    ):
         assert label_value_errors(value) == [], value
 
 
