@@ -354,7 +354,8 @@ def test_custom_resources_need_discovery():
     widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"any": 1}}
     assert needs_discovery(widget)
     check = validate_manifest(widget, position=0)
-    assert check.needs_discovery and check.schema_version is None
+    assert check.needs_discovery
+    assert check.schema_version is None
     # a CRD whose kind shares a built-in name but lives in another group
     lookalike = deployment(apiVersion="apps.example.com/v1")
     lookalike["spec"]["whatever"] = True

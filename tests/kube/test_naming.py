@@ -92,7 +92,8 @@ def test_resource_name_is_deterministic_and_a_valid_label():
     name = resource_name("etl", "load", "manual__2024-01-01T00:00:00+00:00", -1)
     assert name == resource_name("etl", "load", "manual__2024-01-01T00:00:00+00:00", -1)
     assert name.startswith("etl-load-")
-    assert DNS1123_LABEL.match(name) and DNS1035_LABEL.match(name)
+    assert DNS1123_LABEL.match(name)
+    assert DNS1035_LABEL.match(name)
     assert len(name) <= 57
 
 
