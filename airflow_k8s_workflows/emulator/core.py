@@ -239,6 +239,7 @@ class KubeEmulator:
         from .openapi import OpenApiV3
 
         self.http.openapi = OpenApiV3(self.registry)
+        self.http.tables = self._table
         ssl_ctx = None
         if self.tls:
             from .tls import make_self_signed
@@ -288,6 +289,20 @@ class KubeEmulator:
             watcher.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def _table(self, rt: Any, objects: list[dict[str, Any]], include_object: bool) -> dict[str, Any]:
+        from .tables import table
+
+        columns = None
+        if rt.crd_schema is not None:
+            for stored in self.store.items(("apiextensions.k8s.io", "customresourcedefinitions")):
+                spec = stored.obj.get("spec", {})
+                if spec.get("group") == rt.group and spec.get("names", {}).get("plural") == rt.resource:
+                    version: dict[str, Any] = next(
+                        (v for v in spec.get("versions", []) if v.get("name") == rt.version), {}
+                    )
+                    columns = version.get("additionalPrinterColumns")
+        return table(rt, objects, include_object, columns)
 
     def _bootstrap(self) -> None:
         api = self.api

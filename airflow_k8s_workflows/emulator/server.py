@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from .selectors import FieldSelector, LabelSelector, object_matcher
 from .store import Change, Watcher, dumps
 
 JSON = "application/json"
+log = logging.getLogger("airflow_k8s_workflows.emulator")
 Obj = dict[str, Any]
 
 
@@ -87,6 +89,7 @@ class HttpFront:
         self.before: list[Hook] = []
         self.extra_routes: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
         self.openapi: Callable[[str], Obj | None] | None = None
+        # (type, objects, include full objects) -> meta.k8s.io/v1 Table
         self.tables: Callable[[ResourceType, list[Obj], bool], Obj] | None = None
         self._watch_tasks: set[asyncio.Task[Any]] = set()
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -143,6 +146,10 @@ class HttpFront:
         except ApiError as e:
             self.counter.add(verb, group, resource, sub, e.code)
             return _error(e)
+        except Exception as e:  # a bug in the emulator: answer like the real server, log the traceback
+            log.exception("emulator: %s %s failed", request.method, request.path_qs)
+            self.counter.add(verb, group, resource, sub, 500)
+            return _error(errors.internal(f"emulator error: {type(e).__name__}: {e}"))
 
     def _authenticate(self, request: web.Request) -> str:
         if self.authenticate is None:
@@ -279,7 +286,7 @@ class HttpFront:
 
     def _object_response(self, request: web.Request, rt: ResourceType, obj: Obj) -> web.Response:
         if self.tables is not None and _wants_table(request):
-            return _json(self.tables(rt, [obj], False))
+            return _json(self.tables(rt, [obj], _include_object(request)))
         return _json(obj)
 
     def _list(self, request: web.Request, route: Route) -> web.Response:
@@ -300,7 +307,7 @@ class HttpFront:
             q.get("continue"),
         )
         if self.tables is not None and _wants_table(request):
-            table = self.tables(rt, [self.api.present(rt, s.obj) for s in items], False)
+            table = self.tables(rt, [self.api.present(rt, s.obj) for s in items], _include_object(request))
             table["metadata"] = {"resourceVersion": list_rv, **({"continue": cont} if cont else {})}
             return _json(table)
         meta: Obj = {"resourceVersion": list_rv}
@@ -380,9 +387,16 @@ class HttpFront:
             return resp
         self.counter.watches_open += 1
         self.active_watchers.add(watcher)
-        view = self.api.present_raw if rt.is_custom else None
+        as_table = self.tables is not None and _wants_table(request)
         try:
-            await self._pump(resp, rt, watcher, timeout, bookmarks, view is not None)
+            await self._pump(
+                resp,
+                rt,
+                watcher,
+                timeout,
+                bookmarks,
+                _WatchFormat(rt.is_custom, as_table, _include_object(request)),
+            )
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -397,7 +411,7 @@ class HttpFront:
         return resp
 
     async def _pump(self, resp: web.StreamResponse, rt: ResourceType, watcher: Watcher, timeout: float,
-                    bookmarks: bool, convert: bool) -> None:  # fmt: skip
+                    bookmarks: bool, fmt: _WatchFormat) -> None:  # fmt: skip
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         next_bookmark = loop.time() + self.bookmark_interval
@@ -418,7 +432,7 @@ class HttpFront:
                 continue
             chunks: list[bytes] = []
             while item is not None:
-                chunks.append(self._line(rt, item, convert))
+                chunks.append(self._line(rt, item, fmt))
                 if queue.empty() or len(chunks) >= 256:
                     break
                 item = queue.get_nowait()
@@ -427,20 +441,19 @@ class HttpFront:
             if item is None:
                 return
 
-    def _line(self, rt: ResourceType, item: tuple[str, Change | None, int], convert: bool) -> bytes:
+    def _line(self, rt: ResourceType, item: tuple[str, Change | None, int], fmt: _WatchFormat) -> bytes:
         event, change, rv = item
         if event == "BOOKMARK-INITIAL":
             return self._bookmark(rt, rv, initial=True)
         if event == "BOOKMARK":
             return self._bookmark(rt, rv, initial=False)
         assert change is not None
-        if convert and change.obj.get("apiVersion") != rt.api_version:
-            obj = (
-                change.old
-                if (event == "DELETED" and change.type == "MODIFIED" and change.old)
-                else change.obj
-            )
-            shown = self.api.present(rt, obj)
+        converted = fmt.custom and change.obj.get("apiVersion") != rt.api_version
+        if converted or fmt.table:
+            moved_out = event == "DELETED" and change.type == "MODIFIED" and change.old
+            shown = self.api.present(rt, change.old if moved_out and change.old else change.obj)
+            if fmt.table and self.tables is not None:
+                shown = self.tables(rt, [shown], fmt.include_object)
             return dumps({"type": event, "object": shown}) + b"\n"
         return change.line(event)
 
@@ -601,16 +614,40 @@ def _check_list_options(q: Any, *, watch: bool) -> None:
         raise errors.invalid("meta.k8s.io", "ListOptions", "", causes)
 
 
+@dataclass(frozen=True)
+class _WatchFormat:
+    custom: bool  # CRD versions share one store: rewrite apiVersion per request
+    table: bool
+    include_object: bool
+
+
+def _include_object(request: web.Request) -> bool:
+    return request.query.get("includeObject") == "Object"
+
+
 def _wants_table(request: web.Request) -> bool:
     accept = request.headers.get("Accept", "")
     return "as=Table" in accept
 
 
+_BODY_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "*/*", "")
+
+
 async def _read_body(request: web.Request) -> Any:
     raw = await request.read()
+    ctype = request.headers.get("Content-Type", JSON).split(";")[0].strip()
+    if ctype not in _BODY_TYPES:
+        # kubectl's generators (create configmap/deployment, run, expose) send protobuf; the emulator
+        # serves JSON and YAML only (docs/emulator.md, "Limitations")
+        raise errors.ApiError(
+            415,
+            "UnsupportedMediaType",
+            f"the body of the request was in an unknown format ({ctype}): this Kubernetes API emulator accepts "
+            "application/json and application/yaml bodies only; use `kubectl apply -f` or `kubectl create -f` "
+            "instead of kubectl's protobuf generators",
+        )
     if not raw:
         return {}
-    ctype = request.headers.get("Content-Type", JSON).split(";")[0].strip()
     try:
         if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
             return yaml.safe_load(raw)
