@@ -208,7 +208,7 @@ def test_watch_replays_from_resource_version_and_tracks_selector_moves(k8s: clie
             resource_version=start_rv,
             label_selector="x=1",
             timeout_seconds=1,
-        )  # fmt: skip
+        )
     ]
     assert [(t, x) for t, x, _ in events] == [
         ("ADDED", "1"),
