@@ -258,16 +258,17 @@ class ApiServer:
         meta = obj["metadata"]
         if rt.has_subresource("status"):
             obj.pop("status", None)
+        # defaulting may need the uid (a Job's generated selector carries it)
+        for k in _SERVER_META:
+            meta.pop(k, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = rfc3339()
         strat = self.strategy(rt)
         strat.defaults(obj, self)
         self._validate(rt, obj, strat.validate(obj))
         key = object_key(rt, meta.get("namespace"), meta["name"])
         if self.store.get(rt.key, key) is not None:
             raise errors.already_exists(rt.group, rt.resource, meta["name"])
-        for k in _SERVER_META:
-            meta.pop(k, None)
-        meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = rfc3339()
         if rt.has_generation:
             meta["generation"] = 1
         meta["managedFields"] = (
@@ -399,7 +400,19 @@ class ApiServer:
             else:
                 merged.pop("status", None)
             new = merged
+        elif subresource == "finalize":
+            # PUT namespaces/{name}/finalize changes spec.finalizers and nothing else
+            merged = copy.deepcopy(old)
+            finalizers = (new.get("spec") or {}).get("finalizers") or []
+            merged.setdefault("spec", {})["finalizers"] = list(finalizers)
+            new = merged
         else:
+            if rt.key == ("", "namespaces"):
+                kept = (old.get("spec") or {}).get("finalizers")
+                if kept is None:
+                    (new.get("spec") or {}).pop("finalizers", None)
+                else:
+                    new.setdefault("spec", {})["finalizers"] = copy.deepcopy(kept)
             if rt.has_subresource("status"):
                 if "status" in old:
                     new["status"] = copy.deepcopy(old["status"])

@@ -146,7 +146,8 @@ _EVENTS_V1_FIELDS = (
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",),
-                 subresources=(_status(),), field_selectors=("status.phase",)),
+                 subresources=(_status(), Subresource("finalize", "Namespace", verbs=("update",))),
+                 field_selectors=("status.phase",)),
     ResourceType("", "v1", "nodes", "Node", namespaced=False, short_names=("no",),
                  subresources=(_status(),), field_selectors=("spec.unschedulable",)),
     ResourceType("", "v1", "pods", "Pod", short_names=("po",), categories=("all",),
