@@ -56,7 +56,9 @@ class Kubectl:
         proc = subprocess.run(self.base() + list(args), input=input, capture_output=True, text=True,
                               timeout=timeout, env=full_env)  # fmt: skip
         if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}\n{proc.stdout}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}\n{proc.stdout}"
+            )
         return proc
 
     def popen(self, *args: str) -> subprocess.Popen[str]:

@@ -9,7 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 20.0, interval: float = 0.05, message: str = "") -> T:
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 20.0, interval: float = 0.05, message: str = ""
+) -> T:
     """Call ``predicate`` until it returns something truthy; fail the test after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     last: T | None = None
@@ -18,4 +20,6 @@ def wait_for(predicate: Callable[[], T], timeout: float = 20.0, interval: float 
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate!r}; last value: {last!r}")
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {message or predicate!r}; last value: {last!r}"
+    )
