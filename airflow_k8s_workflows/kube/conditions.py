@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -49,29 +50,33 @@ class WaitForError(ValueError):
         self.reason = reason
         super().__init__(f"{parameter}: {reason}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.parameter, self.reason))
 
-class WaitFor:
+
+class WaitFor(ABC):
     """A predicate over an object (``None`` = the object does not exist)."""
 
     @property
+    @abstractmethod
     def description(self) -> str:
         """e.g. ``condition Available=True``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def matches(self, obj: Mapping[str, Any] | None) -> bool:
-        raise NotImplementedError
+        """Whether ``obj`` satisfies the wait (may raise :class:`WaitForError` for jsonpath)."""
 
     def matches_event(self, event_type: str, obj: Mapping[str, Any] | None) -> bool:
         """For watch events: a ``DELETED`` event means the object is gone."""
         return self.matches(None if event_type == "DELETED" else obj)
 
+    @abstractmethod
     def current(self, obj: Mapping[str, Any] | None) -> str:
         """What the object shows now, for a progress line."""
-        raise NotImplementedError
 
+    @abstractmethod
     def kwargs(self) -> dict[str, Any]:
         """The arguments that rebuild this predicate with :func:`parse_wait_for` (serializable)."""
-        raise NotImplementedError
 
     def __str__(self) -> str:
         return self.description
@@ -139,6 +144,15 @@ class JSONPathWait(WaitFor):
     value: str | None
     """None: the path only has to exist."""
     _parsed: Any = field(compare=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self._parsed is None:
+            match = _RELAXED_RE.match(self.expression)
+            if match is None:
+                raise WaitForError("jsonpath", f"unexpected path string {self.expression!r}")
+            body = match.group(1) or match.group(2)
+            object.__setattr__(self, "expression", "{." + body + "}")
+            object.__setattr__(self, "_parsed", _compile(body, self.expression))
 
     @property
     def description(self) -> str:

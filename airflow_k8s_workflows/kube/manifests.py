@@ -78,6 +78,18 @@ class ManifestError(ValueError):
         self.field = field
         super().__init__(self._render())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep every attribute across pickling (Airflow may ship exceptions between processes).
+        kwargs = {
+            "field": self.field,
+            "path": self.path,
+            "document": self.document,
+            "kind": self.kind,
+            "name": self.name,
+            "source": self.source,
+        }
+        return (_rebuild_manifest_error, (self.reason, kwargs))
+
     def _render(self) -> str:
         where = ""
         if self.kind:
@@ -88,6 +100,10 @@ class ManifestError(ValueError):
             where = f"{self.source}: {where}" if where else self.source
         body = f"{self.path}: {self.reason}" if self.path else self.reason
         return f"{where}: {body}" if where else body
+
+
+def _rebuild_manifest_error(reason: str, kwargs: dict[str, Any]) -> ManifestError:
+    return ManifestError(reason, **kwargs)
 
 
 @dataclass(frozen=True)

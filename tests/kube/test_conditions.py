@@ -311,3 +311,18 @@ def test_kwargs_round_trip(kwargs):
     wait = parse_wait_for(**kwargs)
     assert parse_wait_for(**wait.kwargs()) == wait
     assert str(wait) == wait.description
+
+
+def test_jsonpath_wait_can_be_built_directly():
+    wait = JSONPathWait("status.phase", "Running")
+    assert wait.expression == "{.status.phase}"
+    assert wait.matches(POD)
+    assert wait == parse_wait_for(jsonpath="{.status.phase}=Running")
+
+
+def test_wait_for_error_survives_pickling():
+    import pickle
+
+    error = WaitForError("jsonpath", "jsonpath expression cannot be empty")
+    copy_ = pickle.loads(pickle.dumps(error))
+    assert (copy_.parameter, copy_.reason, str(copy_)) == (error.parameter, error.reason, str(error))

@@ -420,3 +420,12 @@ def test_redact_keeps_keys_and_hides_values():
     assert SECRET["data"]["password"] == "aHVudGVyMg=="
     assert "hunter2" not in json.dumps(redacted)
     assert redact(DEPLOYMENT) == DEPLOYMENT
+
+
+def test_manifest_error_survives_pickling():
+    import pickle
+
+    error = error_of(deployment(spec__replicas=-1), source="web.yaml")
+    copy_ = pickle.loads(pickle.dumps(error))
+    assert str(copy_) == str(error)
+    assert (copy_.field, copy_.path, copy_.document, copy_.kind) == (error.field, error.path, 2, "Deployment")
