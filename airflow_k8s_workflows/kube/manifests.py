@@ -309,8 +309,10 @@ def _name_errors(doc: Mapping[str, Any], name: str, *, prefix: bool) -> list[str
     """The API server's name rule for the object's kind (defaults to a DNS-1123 subdomain)."""
     group, kind = _group(str(doc.get("apiVersion", ""))), doc.get("kind")
     if (group, kind) in (("", "Namespace"), ("", "Service"), ("apps", "StatefulSet")):
-        # Services: DNS-1123 label with RelaxedServiceNameValidation (locked on in 1.37); older
-        # servers also demand a leading letter and say so themselves.
+        # Services: a DNS-1035 label (leading letter) unless the RelaxedServiceNameValidation
+        # gate (alpha in 1.34) allows any DNS-1123 label. A pre-check must not reject what a
+        # cluster may accept, so only the label rule is enforced here; a strict server answers
+        # 422 with its own message for a leading digit.
         return naming.dns1123_label_errors(name, prefix=prefix)
     if group == "rbac.authorization.k8s.io" and kind in (
         "Role",
