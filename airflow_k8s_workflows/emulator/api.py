@@ -399,6 +399,11 @@ class ApiServer:
                 merged["status"] = new["status"]
             else:
                 merged.pop("status", None)
+            for k in strat.status_metadata:
+                if k in new_meta:
+                    merged["metadata"][k] = copy.deepcopy(new_meta[k])
+                else:
+                    merged["metadata"].pop(k, None)
             new = merged
         elif subresource == "finalize":
             # PUT namespaces/{name}/finalize changes spec.finalizers and nothing else
@@ -819,6 +824,42 @@ class ApiServer:
                 raise
             deleted.append(self.present(rt, stored.obj) if obj.get("kind") == "Status" else obj)
         return deleted
+
+    # -- pods/binding ---------------------------------------------------------------------
+    def bind(self, rt: ResourceType, namespace: str | None, name: str, node: str, req: Request | None = None,
+             uid: str | None = None) -> Obj:  # fmt: skip
+        """``pods/binding``: set ``spec.nodeName`` and ``PodScheduled=True`` in one write.
+
+        Not an update of the pod (whose spec is immutable): the registry's ``assignPod``.
+        """
+        req = req or Request()
+        key = object_key(rt, namespace, name)
+        old = self.store.get(rt.key, key)
+        if old is None or (uid and old["metadata"]["uid"] != uid):
+            raise errors.not_found(rt.group, rt.resource, name)
+        current = (old.get("spec") or {}).get("nodeName")
+        if old["metadata"].get("deletionTimestamp"):
+            raise errors.conflict(
+                "", "pods/binding", name, f"pod {name} is being deleted, cannot be assigned to a host"
+            )
+        if current:
+            raise errors.conflict(
+                "", "pods/binding", name, f'pod {name} is already assigned to node "{current}"'
+            )
+        new = copy.deepcopy(old)
+        new.setdefault("spec", {})["nodeName"] = node
+        conditions = [
+            c
+            for c in (new.setdefault("status", {}).get("conditions") or [])
+            if c.get("type") != "PodScheduled"
+        ]
+        conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                           "lastTransitionTime": rfc3339()})  # fmt: skip
+        new["status"]["conditions"] = conditions
+        new["metadata"]["managedFields"] = self._managed_update(rt, old, new, req, "binding")
+        if not new["metadata"]["managedFields"]:
+            new["metadata"].pop("managedFields")
+        return self._commit(rt, key, "MODIFIED", new, req)
 
     # -- helpers for controllers ------------------------------------------------------------
     def mutate(self, rt: ResourceType, namespace: str | None, name: str, fn: Callable[[Obj], Any],

@@ -532,17 +532,8 @@ class HttpFront:
         if not node:
             raise errors.invalid("", "Binding", route.name, [errors.required("target.name")])
 
-        def bind(pod: Obj) -> None:
-            if pod.get("spec", {}).get("nodeName"):
-                raise errors.conflict(
-                    "",
-                    "pods",
-                    route.name,
-                    f'pod {route.name} is already assigned to node "{pod["spec"]["nodeName"]}"',
-                )
-            pod["spec"]["nodeName"] = node
-
-        self.api.mutate(route.rt, route.namespace, route.name, bind, req)
+        uid = ((body or {}).get("metadata") or {}).get("uid")
+        self.api.bind(route.rt, route.namespace, route.name, node, req, uid=uid)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     def _access_review(self, rt: ResourceType, body: Obj, req: Request) -> Obj:
