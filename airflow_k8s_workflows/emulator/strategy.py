@@ -46,6 +46,9 @@ class Strategy:
     spec_changed: Callable[[Obj, Obj], bool] = generic_spec_changed
     # objects whose DELETE answers with the object itself rather than a Status
     return_deleted_object: bool = False
+    # metadata fields a write through the status subresource may change (the real Deployment
+    # status strategy resets only spec and labels, so the controller records revisions there)
+    status_metadata: tuple[str, ...] = ()
 
 
 _STRATEGIES: dict[TypeKey, Strategy] = {}
