@@ -101,27 +101,28 @@ def test_generate_name(k8s: client.ApiClient) -> None:
 
 
 def test_generation_and_status_separation(k8s: client.ApiClient) -> None:
-    batch = client.BatchV1Api(k8s)
-    job = {
+    # a kind no controller writes to, so only these requests change it
+    policy = client.PolicyV1Api(k8s)
+    pdb = {
         "metadata": {"name": "gen"},
-        "spec": {"suspend": True, "template": {"spec": {"restartPolicy": "Never",
-                 "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}},
-        "status": {"active": 5},
-    }  # fmt: skip
-    created = batch.create_namespaced_job("default", job)
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "x"}}},
+        "status": {"currentHealthy": 5, "desiredHealthy": 1, "disruptionsAllowed": 0, "expectedPods": 5},
+    }
+    created = policy.create_namespaced_pod_disruption_budget("default", pdb)
     assert created.metadata.generation == 1
-    assert not (created.status and created.status.active), "create drops the status sent"
-    batch.patch_namespaced_job_status("gen", "default", {"status": {"active": 2}})
-    after_status = batch.read_namespaced_job("gen", "default")
-    assert after_status.metadata.generation == 1 and after_status.status.active == 2
-    batch.patch_namespaced_job(
-        "gen", "default", {"metadata": {"labels": {"a": "b"}}, "status": {"active": 9}}
+    assert not (created.status and created.status.current_healthy), "create drops the status sent"
+    status = {"currentHealthy": 2, "desiredHealthy": 1, "disruptionsAllowed": 1, "expectedPods": 2}
+    policy.patch_namespaced_pod_disruption_budget_status("gen", "default", {"status": status})
+    after_status = policy.read_namespaced_pod_disruption_budget("gen", "default")
+    assert after_status.metadata.generation == 1 and after_status.status.current_healthy == 2
+    policy.patch_namespaced_pod_disruption_budget(
+        "gen", "default", {"metadata": {"labels": {"a": "b"}}, "status": {**status, "currentHealthy": 9}}
     )
-    relabeled = batch.read_namespaced_job("gen", "default")
+    relabeled = policy.read_namespaced_pod_disruption_budget("gen", "default")
     assert relabeled.metadata.generation == 1, "metadata changes do not bump generation"
-    assert relabeled.status.active == 2, "the main resource keeps status unchanged"
-    batch.patch_namespaced_job("gen", "default", {"spec": {"activeDeadlineSeconds": 100}})
-    assert batch.read_namespaced_job("gen", "default").metadata.generation == 2
+    assert relabeled.status.current_healthy == 2, "the main resource keeps status unchanged"
+    policy.patch_namespaced_pod_disruption_budget("gen", "default", {"spec": {"minAvailable": 2}})
+    assert policy.read_namespaced_pod_disruption_budget("gen", "default").metadata.generation == 2
 
 
 def test_noop_update_keeps_resource_version(k8s: client.ApiClient) -> None:
