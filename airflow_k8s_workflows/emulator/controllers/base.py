@@ -181,6 +181,9 @@ class Controller:
                 again = 1.0
             if again is not None:
                 self.queue.add_after(key, self.clock.scaled(again) if again > 0 else 0)
+            # let the other controllers (and the HTTP front) act on what this reconcile wrote before
+            # this controller takes its next key, as concurrently running real controllers would
+            await asyncio.sleep(0)
 
 
 def owner_refs(obj: Obj, *, controller_only: bool = False) -> list[Obj]:
