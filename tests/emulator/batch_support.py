@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config
+from kubernetes.client.rest import ApiException
 
 from airflow_k8s_workflows.emulator import KubeEmulator
 from tests.helpers import wait_for
@@ -145,3 +146,39 @@ def job_body(name: str, *, pod: dict[str, Any] | None = None, **spec: Any) -> di
         "metadata": {"name": name},
         "spec": {"template": {"spec": pod or pod_spec()}, **spec},
     }
+
+
+def install_widgets(cluster: Cluster) -> client.CustomObjectsApi:
+    """A namespaced custom resource, ``widgets.example.com/v1`` (kind Widget), once it is served."""
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+    client.ApiextensionsV1Api(cluster.api).create_custom_resource_definition(crd)
+    custom = client.CustomObjectsApi(cluster.api)
+
+    def served() -> bool:
+        try:
+            custom.list_namespaced_custom_object("example.com", "v1", NS, "widgets")
+        except ApiException:
+            return False
+        return True
+
+    wait_for(served, message="the CRD served")
+    return custom
