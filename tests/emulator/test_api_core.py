@@ -15,6 +15,9 @@ from kubernetes.client.rest import ApiException
 from airflow_k8s_workflows.emulator import KubeEmulator
 from tests.helpers import wait_for
 
+# published in every namespace by the root CA publisher, as on a real cluster
+ROOT_CA = "kube-root-ca.crt"
+
 
 def _cm(name: str, labels: dict[str, str] | None = None, **data: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "labels": labels or {}}, "data": data}
@@ -32,7 +35,7 @@ def test_create_get_list_delete_roundtrip(k8s: client.ApiClient) -> None:
     assert meta.namespace == "default"
     assert v1.read_namespaced_config_map("one", "default").data == {"a": "1"}
     names = [cm.metadata.name for cm in v1.list_namespaced_config_map("default").items]
-    assert names == ["one"]
+    assert names == [ROOT_CA, "one"]
     v1.delete_namespaced_config_map("one", "default")
     with pytest.raises(ApiException) as err:
         v1.read_namespaced_config_map("one", "default")
@@ -139,7 +142,11 @@ def test_label_and_field_selectors(k8s: client.ApiClient) -> None:
     v1.create_namespaced_config_map("default", _cm("c", {"app": "db"}))
 
     def names(**kw: Any) -> list[str]:
-        return [cm.metadata.name for cm in v1.list_namespaced_config_map("default", **kw).items]
+        return [
+            cm.metadata.name
+            for cm in v1.list_namespaced_config_map("default", **kw).items
+            if cm.metadata.name != ROOT_CA
+        ]
 
     assert names(label_selector="app=web") == ["a", "b"]
     assert names(label_selector="app!=web") == ["c"]
@@ -156,13 +163,15 @@ def test_label_and_field_selectors(k8s: client.ApiClient) -> None:
 def test_pagination_with_continue(k8s: client.ApiClient) -> None:
     v1 = client.CoreV1Api(k8s)
     for i in range(7):
-        v1.create_namespaced_config_map("default", _cm(f"p{i}"))
+        v1.create_namespaced_config_map("default", _cm(f"p{i}", {"paged": "yes"}))
     seen: list[str] = []
-    page = v1.list_namespaced_config_map("default", limit=3)
+    page = v1.list_namespaced_config_map("default", limit=3, label_selector="paged")
     assert page.metadata.remaining_item_count == 4
     seen += [cm.metadata.name for cm in page.items]
     while page.metadata._continue:
-        page = v1.list_namespaced_config_map("default", limit=3, _continue=page.metadata._continue)
+        page = v1.list_namespaced_config_map(
+            "default", limit=3, label_selector="paged", _continue=page.metadata._continue
+        )
         seen += [cm.metadata.name for cm in page.items]
     assert seen == [f"p{i}" for i in range(7)]
 
@@ -190,7 +199,7 @@ def test_dry_run_changes_nothing(k8s: client.ApiClient) -> None:
     v1 = client.CoreV1Api(k8s)
     out = v1.create_namespaced_config_map("default", _cm("dry", a="1"), dry_run="All")
     assert out.metadata.name == "dry"
-    assert v1.list_namespaced_config_map("default").items == []
+    assert [cm.metadata.name for cm in v1.list_namespaced_config_map("default").items] == [ROOT_CA]
 
 
 def test_watch_replays_from_resource_version_and_tracks_selector_moves(k8s: client.ApiClient) -> None:
@@ -255,6 +264,7 @@ def test_watch_list_sends_initial_events_then_bookmark(emulator: KubeEmulator, k
     assert [(e["type"], e["object"]["metadata"].get("name")) for e in lines] == [
         ("ADDED", "i1"),
         ("ADDED", "i2"),
+        ("ADDED", ROOT_CA),
         ("BOOKMARK", None),
     ]
     assert lines[-1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
