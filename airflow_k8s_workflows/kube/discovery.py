@@ -2,7 +2,7 @@
 
 CRDs work and plurals come from the server (``/api/v1``, ``/apis/{group}/{version}``)::
 
-    res = await adiscover(aclient, cfg.identity, "apps/v1", "Deployment")
+    res = await adiscover(lambda call: arequest(aclient, call), cfg.identity, "apps/v1", "Deployment")
     res.name, res.namespaced          # ("deployments", True)
     ref = res.ref("prod")             # ResourceRef for the namespace
 
@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .errors import NotFound, UnknownKind
 from .resources import ApiResource, group_version_path, parse_resource_list
-from .rest import Call, arequest, request
+from .rest import Call
 
 __all__ = ["CACHE_TTL", "MISS_REFRESH", "adiscover", "clear_cache", "discover", "find_kind"]
 
@@ -73,14 +74,14 @@ def _call(api_version: str) -> Call:
     return Call("GET", group_version_path(api_version), verb="discover", resource=api_version)
 
 
-def discover(client: Any, identity: str, api_version: str, kind: str) -> ApiResource:
-    """Sync discovery through a ``kubernetes.client.ApiClient``."""
+def discover(fetch: Callable[[Call], Any], identity: str, api_version: str, kind: str) -> ApiResource:
+    """Sync discovery; ``fetch`` sends a :class:`Call` (with the caller's retries)."""
     found, trust_miss = _cached(identity, api_version, kind)
     if found is not None:
         return found
     if not trust_miss:
         try:
-            found = find_kind(_store(identity, api_version, request(client, _call(api_version))), kind)
+            found = find_kind(_store(identity, api_version, fetch(_call(api_version))), kind)
         except NotFound:
             found = None
     if found is None:
@@ -88,14 +89,16 @@ def discover(client: Any, identity: str, api_version: str, kind: str) -> ApiReso
     return found
 
 
-async def adiscover(client: Any, identity: str, api_version: str, kind: str) -> ApiResource:
-    """Async discovery through a ``kubernetes_asyncio`` ``ApiClient``."""
+async def adiscover(
+    fetch: Callable[[Call], Awaitable[Any]], identity: str, api_version: str, kind: str
+) -> ApiResource:
+    """Async discovery; ``fetch`` sends a :class:`Call` (with the caller's retries)."""
     found, trust_miss = _cached(identity, api_version, kind)
     if found is not None:
         return found
     if not trust_miss:
         try:
-            doc = await arequest(client, _call(api_version))
+            doc = await fetch(_call(api_version))
             found = find_kind(_store(identity, api_version, doc), kind)
         except NotFound:
             found = None

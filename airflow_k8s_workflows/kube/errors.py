@@ -107,7 +107,8 @@ class KubeApiError(KubeError):
 
     def _target(self) -> str:
         what = self.resource or "resource"
-        if self.name:
+        # a create is authorized on the collection: its name would mislead
+        if self.name and self.verb != "create":
             what += f' "{self.name}"'
         if self.namespace:
             what += f' in namespace "{self.namespace}"'

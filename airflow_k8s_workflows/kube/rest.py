@@ -174,14 +174,17 @@ def request(client: Any, call: Call, *, timeout: float | None = 60.0) -> Any:
     import urllib3.exceptions as u3
     from kubernetes.client.exceptions import ApiException
 
+    # below call_api: its error path breaks on TLS failures (it decodes a body that is None)
+    headers = {**client.default_headers, **_headers(call)}
+    query = list(call.query)
     try:
-        resp = client.call_api(
-            call.path,
+        client.update_params_for_auth(headers, query, ["BearerToken"])
+        resp = client.request(
             call.method,
-            query_params=list(call.query),
-            header_params=_headers(call),
-            body=call.body,
-            auth_settings=["BearerToken"],
+            client.configuration.host + call.path,
+            query_params=query,
+            headers=headers,
+            body=client.sanitize_for_serialization(call.body) if call.body is not None else None,
             _preload_content=False,
             _request_timeout=timeout,
         )

@@ -719,5 +719,6 @@ async def resolve_resource(
     from .discovery import adiscover
 
     source = as_source(cluster)
-    res = await adiscover(await source.api_client(), source.identity, api_version, kind)
+    client = await source.api_client()
+    res = await adiscover(lambda call: arequest(client, call), source.identity, api_version, kind)
     return res.ref(namespace)
