@@ -33,6 +33,7 @@ _GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _SERVER_META = ("uid", "resourceVersion", "creationTimestamp", "generation", "selfLink", "deletionTimestamp",
                 "deletionGracePeriodSeconds")  # fmt: skip
 SYSTEM_USER = "system:admin"
+_IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
 @dataclass
@@ -649,6 +650,10 @@ class ApiServer:
     ) -> tuple[Obj, bool]:
         """Delete an object. Returns (object or Status, removed_now)."""
         req = req or Request()
+        if rt.key == ("", "namespaces") and name in _IMMORTAL_NAMESPACES:
+            # the NamespaceLifecycle admission plugin
+            raise errors.ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                                  {"name": name, "kind": "namespaces"})  # fmt: skip
         key = object_key(rt, namespace, name)
         old = self.store.get(rt.key, key)
         if old is None:

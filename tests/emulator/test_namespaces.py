@@ -131,3 +131,13 @@ def test_deleted_namespace_is_emptied_then_removed(cluster: Cluster) -> None:
 
     v1.patch_namespaced_config_map("held", "doomed", {"metadata": {"finalizers": None}})
     wait_for(lambda: not _exists(v1.read_namespace, "doomed"), message="the namespace removed")
+
+
+@pytest.mark.parametrize("name", ["default", "kube-system", "kube-public"])
+def test_system_namespaces_cannot_be_deleted(bare: KubeEmulator, name: str) -> None:
+    v1 = _core(bare)
+    with pytest.raises(ApiException) as exc:
+        v1.delete_namespace(name)
+    assert exc.value.status == 403
+    assert f'namespaces \\"{name}\\" is forbidden: this namespace may not be deleted' in exc.value.body
+    assert v1.read_namespace(name).metadata.deletion_timestamp is None
