@@ -177,21 +177,19 @@ def _daemonset_row(ds: Obj) -> list[Any]:
 
 
 def _job_status(job: Obj) -> str:
-    for c in (job.get("status") or {}).get("conditions") or []:
-        if c.get("status") != "True":
-            continue
-        if c.get("type") == "Complete":
-            return "Complete"
-        if c.get("type") == "Failed":
-            return "Failed"
-        if c.get("type") == "Suspended":
-            return "Suspended"
-        if c.get("type") == "FailureTarget":
-            return "FailureTarget"
-        if c.get("type") == "SuccessCriteriaMet":
-            return "SuccessCriteriaMet"
+    # kubectl's printer checks the condition types in this order, whatever their order in the list
+    true = {
+        c.get("type") for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"
+    }
+    if "Complete" in true:
+        return "Complete"
+    if "Failed" in true:
+        return "Failed"
     if (job.get("metadata") or {}).get("deletionTimestamp"):
         return "Terminating"
+    for kind in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if kind in true:
+            return kind
     return "Running"
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
+from tests.conftest import Kubectl
 from tests.emulator.batch_support import NS, Cluster, cluster, job_body, pod_spec
 from tests.helpers import wait_for
 
@@ -411,3 +413,17 @@ def test_background_deletion_removes_pods(cluster: Cluster) -> None:
     wait_for(lambda: len(cluster.pods("bg")) == 2)
     cluster.batch.delete_namespaced_job("bg", NS, propagation_policy="Background")
     wait_for(lambda: cluster.pods("bg") == [], message="pods garbage collected")
+
+
+def test_kubectl_wait_and_get_show_a_completed_job(cluster: Cluster, tmp_path: Path) -> None:
+    kubectl = Kubectl(cluster.emu.kubeconfig, tmp_path)
+    kubectl("apply", "-f", "-", input=json.dumps(job_body("kc")))
+    pod = wait_for(lambda: cluster.pods("kc"))[0]
+    waiter = kubectl.popen("wait", "--for=condition=complete", "job/kc", "--timeout=30s")
+    cluster.finish_pod(pod, "Succeeded")
+    out, err = waiter.communicate(timeout=60)
+    assert waiter.returncode == 0, err
+    assert out.strip() == "job.batch/kc condition met"
+    table = kubectl("get", "jobs", "kc").stdout.splitlines()
+    assert table[0].split() == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    assert table[1].split()[:3] == ["kc", "Complete", "1/1"]
