@@ -188,6 +188,14 @@ def _rv(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
+def _resource_version_too_large(exc: KubeError) -> bool:
+    causes = getattr(exc, "causes", None) or []
+    return getattr(exc, "code", 0) == 504 and (
+        any(c.get("reason") == "ResourceVersionTooLarge" for c in causes)
+        or "too large resource version" in str(getattr(exc, "message", "")).lower()
+    )
+
+
 def _merge_types(earlier: str, later: str) -> str:
     if later == "DELETED":
         return "DELETED"
@@ -442,6 +450,10 @@ class _SharedStream:
                 except KubeError as e:
                     if not is_retryable(e):
                         raise
+                    if _resource_version_too_large(e):
+                        # the server is behind the resourceVersion we hold (e.g. restored from a
+                        # backup): resuming from it would fail forever, list afresh instead
+                        need_list = True
                     _METRICS.reconnects += 1
                     delay = backoff.next_delay(getattr(e, "retry_after", None))
                     log.warning(

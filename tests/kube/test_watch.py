@@ -267,6 +267,43 @@ async def test_410_relists_and_synthesizes_the_missed_changes(emu: KubeEmulator)
     assert d["relists"] == 1 and d["list_requests"] == 2 and d["synthetic_events"] == 3
 
 
+@pytest.mark.parametrize("answer", ["410", "504-too-large"])
+async def test_watch_request_refused_with_an_http_status_relists(emu: KubeEmulator, answer: str) -> None:
+    refused: list[str] = []
+
+    async def refuse_second_watch(request: web.Request) -> web.StreamResponse | None:
+        if request.query.get("watch") == "true" and request.path.endswith("/configmaps"):
+            refused.append(request.query.get("resourceVersion", ""))
+            if len(refused) == 2:
+                if answer == "410":
+                    err = emu_errors.gone("too old resource version: 1 (2)")
+                else:
+                    err = emu_errors.ApiError(504, "Timeout", "Too large resource version", {
+                        "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]})  # fmt: skip
+                return web.json_response(err.status(), status=err.code)
+        return None
+
+    emu.http.before.append(refuse_second_watch)
+    before = watch.watch_metrics()
+    async with watch.shared_watch(cluster_of(emu), CONFIGMAPS, replay_snapshot=False) as sub:
+        await until(lambda: emu.http.counter.watches_open == 1)
+
+        def drop_and_create() -> None:
+            for w in list(emu.http.active_watchers):
+                w.close()
+            emu.api.create(rt(emu), "default", {"metadata": {"name": "while-away"}}, CONTROLLER)
+
+        emu.call(drop_and_create)
+        # the missed object comes from the relist's diff; then watching resumes from the new list
+        assert await take(sub, 1) == [("ADDED", "while-away", "")]
+        await until(lambda: len(refused) == 3, what="a third watch")
+        assert int(refused[0]) == int(refused[1]) < int(refused[2])
+        create_cm(emu, "later")
+        assert await take(sub, 1) == [("ADDED", "later", "0")]
+    d = delta(before)
+    assert d["list_requests"] == 2 and d["watch_requests"] == 2
+
+
 async def test_bookmarks_advance_the_resume_point(tmp_path: Path) -> None:
     e = start_emulator(tmp_path, bookmark_interval=0.2)
     try:
