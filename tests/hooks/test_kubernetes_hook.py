@@ -432,3 +432,31 @@ def test_importing_the_hook_module_is_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def _exec_plugin(directory: Path, token: str) -> dict[str, Any]:
+    """A kubeconfig ``exec`` block running a credential plugin that prints ``token``."""
+    script = directory / "cred-plugin.py"
+    script.write_text(
+        "import json\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1beta1', 'kind': 'ExecCredential',\n"
+        f"                  'status': {{'token': {token!r}}}}}))\n"
+    )
+    return {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": sys.executable, "args": [str(script)],
+            "interactiveMode": "Never"}  # fmt: skip
+
+
+async def test_exec_plugin_settings_travel_inline_and_run_where_the_client_connects(
+    tls_emu: KubeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert tls_emu.token is not None
+    kubeconfig = tls_emu.kubeconfig_dict()
+    kubeconfig["users"][0]["user"] = {"exec": _exec_plugin(tmp_path, tls_emu.token)}
+    conn_id = connection(monkeypatch, {"kube_config": json.dumps(kubeconfig)})
+    cfg = await asyncio.to_thread(lambda: ClusterHook(conn_id).cluster_config)
+    assert cfg.token is None and cfg.exec_config is not None and cfg.auth_kind.startswith("exec:")
+    serialized = json.loads(json.dumps(cfg.to_dict()))
+    ahook = AsyncClusterHook(kubernetes_conn_id=None, cluster_config=serialized)
+    assert (await ahook.get("v1", "Namespace", "default"))["metadata"]["name"] == "default"
+    sync = ClusterHook(kubernetes_conn_id=None, cluster_config=serialized)
+    assert (await asyncio.to_thread(sync.get, "v1", "Namespace", "default"))["metadata"]["name"] == "default"
