@@ -126,8 +126,8 @@ class Cluster:
 
 
 @contextmanager
-def cluster_without_kubelet(tmp_path: Path, speed: float = 20) -> Iterator[Cluster]:
-    with KubeEmulator(speed=speed, workdir=tmp_path / "emulator", kubelet=False) as emu:
+def cluster_without_kubelet(tmp_path: Path, speed: float = 20, nodes: int = 1) -> Iterator[Cluster]:
+    with KubeEmulator(speed=speed, workdir=tmp_path / "emulator", kubelet=False, nodes=nodes) as emu:
         api = config.new_client_from_config(emu.kubeconfig)
         driver = PodDriver(api).start()
         try:

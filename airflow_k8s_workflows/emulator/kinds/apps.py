@@ -30,6 +30,7 @@ _PERCENT_MESSAGE = (
     "regex used for validation is '[0-9]+%')"
 )
 _OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 
 
 # -- shared pieces ------------------------------------------------------------------------------
@@ -467,6 +468,31 @@ def _daemonset_defaults(obj: Obj, ctx: Any) -> None:
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
     _template_defaults(spec)
+    _template_generation(obj, ctx)
+
+
+def _template_generation(obj: Obj, ctx: Any) -> None:
+    """apps/v1 keeps the internal ``templateGeneration`` in an annotation: 1 on create, +1 per template change."""
+    meta = obj.setdefault("metadata", {})
+    store = getattr(ctx, "store", None)
+    stored = (
+        store.get(("apps", "daemonsets"), (meta.get("namespace", ""), meta.get("name", "")))
+        if store
+        else None
+    )
+    generation = 1
+    if stored is not None:
+        try:
+            generation = int((stored["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION, 1))
+        except ValueError:
+            generation = 1
+        if (stored.get("spec") or {}).get("template") != obj["spec"].get("template"):
+            generation += 1
+    annotations = meta.get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = {}
+        meta["annotations"] = annotations
+    annotations[TEMPLATE_GENERATION] = str(generation)
 
 
 def _daemonset_strategy_causes(spec: Mapping[str, Any]) -> list[Cause]:
