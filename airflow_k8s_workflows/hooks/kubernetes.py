@@ -5,15 +5,16 @@ The connection is the cncf provider's (conn type ``kubernetes``; extras ``kube_c
 read through the provider's own hook so lookups, defaults and the legacy
 ``extra__kubernetes__`` prefix behave exactly as users know them. It is resolved once into an
 inline :class:`~airflow_k8s_workflows.kube.cluster.ClusterConfig` — files the kubeconfig names
-are read and embedded — so a trigger given ``hook.cluster_config.to_dict()`` connects from a
-triggerer that has none of the worker's files::
+are read and embedded — so a trigger connects from a triggerer that has none of the worker's
+files. Airflow stores a deferred trigger's kwargs in plain text, so the config travels sealed
+with the deployment's Fernet key (:meth:`ClusterHook.trigger_kwargs`)::
 
     hook = ClusterHook("kubernetes_default")
     job = hook.get("batch/v1", "Job", "nightly")              # namespace from the connection
     hook.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {}})
-    trigger_kwargs = {"cluster": hook.cluster_config.to_dict()}
+    self.defer(trigger=JobTrigger(..., cluster=hook.trigger_kwargs()), ...)
 
-    ahook = AsyncClusterHook(cluster_config=trigger_kwargs["cluster"])   # in the triggerer
+    ahook = AsyncClusterHook(**self.cluster)                  # in the triggerer
     done = await ahook.wait_for("batch/v1", "Job", "nightly", predicate, timeout=600)
 
 Clients are shared per process (sync) and per event loop (async); requests are retried on
@@ -25,6 +26,7 @@ inside methods: importing this module stays cheap for DAG parsing.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
@@ -43,7 +45,14 @@ if TYPE_CHECKING:
     from airflow_k8s_workflows.kube.rest import Call
     from airflow_k8s_workflows.kube.watch import Subscription
 
-__all__ = ["DEFAULT_FIELD_MANAGER", "AsyncClusterHook", "ClusterHook", "retry_stats"]
+__all__ = [
+    "DEFAULT_FIELD_MANAGER",
+    "AsyncClusterHook",
+    "ClusterHook",
+    "retry_stats",
+    "seal_cluster_config",
+    "unseal_cluster_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +72,46 @@ _RETRY_STATS = RetryStats()
 def retry_stats() -> RetryStats:
     """Request retries made by the hooks in this process."""
     return _RETRY_STATS
+
+
+def _fernet() -> Any | None:
+    """The deployment's Fernet (``[core] fernet_key``), or None when there is none usable."""
+    from airflow.sdk.crypto import get_fernet
+
+    try:
+        fernet = get_fernet()
+    except Exception as e:  # an invalid key: treat as none, say why
+        log.warning("cannot use [core] fernet_key to seal Kubernetes credentials: %s", e)
+        return None
+    return fernet if fernet.is_encrypted else None
+
+
+def seal_cluster_config(cfg: ClusterConfig) -> str | None:
+    """``cfg`` encrypted with the deployment's Fernet key; None without a key."""
+    fernet = _fernet()
+    if fernet is None:
+        return None
+    return str(fernet.encrypt(json.dumps(cfg.to_dict(), sort_keys=True).encode()).decode())
+
+
+def unseal_cluster_config(sealed: str) -> ClusterConfig:
+    """The config :func:`seal_cluster_config` sealed (same Fernet key needed)."""
+    from airflow_k8s_workflows.kube.cluster import ClusterConfigError
+
+    fernet = _fernet()
+    if fernet is None:
+        raise ClusterConfigError(
+            "cannot unseal the Kubernetes cluster config: no usable [core] fernet_key here"
+        )
+    try:
+        return ClusterConfig.from_dict(json.loads(fernet.decrypt(sealed.encode())))
+    except ClusterConfigError:
+        raise
+    except Exception as e:
+        raise ClusterConfigError(
+            f"cannot unseal the Kubernetes cluster config ({type(e).__name__}): is [core] fernet_key the same "
+            "on workers and triggerers?"
+        )
 
 
 def _as_bool(value: Any) -> bool | None:
@@ -96,6 +145,7 @@ class _ClusterHookBase(BaseHook):
         kubernetes_conn_id: str | None = default_conn_name,
         *,
         cluster_config: ClusterConfig | Mapping[str, Any] | None = None,
+        sealed_cluster_config: str | None = None,
         namespace: str | None = None,
         cluster_context: str | None = None,
         config_file: str | None = None,
@@ -110,6 +160,7 @@ class _ClusterHookBase(BaseHook):
         super().__init__()
         self.kubernetes_conn_id = kubernetes_conn_id
         self._given_config = ClusterConfig.from_dict(cluster_config) if cluster_config is not None else None
+        self.sealed_cluster_config = sealed_cluster_config
         self.namespace = namespace
         self.cluster_context = cluster_context
         self.config_file = config_file
@@ -214,6 +265,28 @@ class ClusterHook(_ClusterHookBase):
 
     def _config(self) -> ClusterConfig:
         return self.cluster_config
+
+    def trigger_kwargs(self) -> dict[str, Any]:
+        """How a trigger reaches this cluster from the triggerer: ``AsyncClusterHook(**kwargs)``.
+
+        ``{"kubernetes_conn_id": ..., "sealed_cluster_config": <Fernet token>}``: the resolved
+        inline config (no file paths) encrypted with ``[core] fernet_key``, because Airflow keeps
+        a deferred trigger's kwargs in plain text. Without a key only the connection id goes
+        (the triggerer then reads the connection itself, so files only the worker has are
+        missing there; a warning says so). Not for ``AssetWatcher`` triggers: their kwargs must
+        be identical on every parse, so give those the connection id alone.
+        """
+        out: dict[str, Any] = {"kubernetes_conn_id": self.kubernetes_conn_id}
+        sealed = seal_cluster_config(self.cluster_config)
+        if sealed is not None:
+            out["sealed_cluster_config"] = sealed
+        else:
+            self.log.warning(
+                "No usable [core] fernet_key: the triggerer will read connection %r itself; credentials "
+                "in files only this worker has (kube_config_path, certificates, tokenFile) will be missing there",
+                self.kubernetes_conn_id,
+            )
+        return out
 
     def _connection_fields(self) -> dict[str, Any]:
         if not self.kubernetes_conn_id:
@@ -415,7 +488,7 @@ class AsyncClusterHook(_ClusterHookBase):
     Build it from the inline config the operator handed over (no connection lookup, no files)
     or from a connection id (read with the provider's async connection lookup)::
 
-        hook = AsyncClusterHook(cluster_config=self.cluster)
+        hook = AsyncClusterHook(**self.cluster)      # ClusterHook.trigger_kwargs() from the worker
         job = await hook.get("batch/v1", "Job", "nightly", "etl")
         async with await hook.watch("batch/v1", "Job", "etl", name="nightly") as sub:
             async for event_type, obj in sub: ...
@@ -425,9 +498,8 @@ class AsyncClusterHook(_ClusterHookBase):
 
     async def get_cluster_config(self) -> ClusterConfig:
         if self._resolved is None:
-            if self._given_config is not None:
-                cfg = self._given_config
-            else:
+            cfg = self._given_config or self._unsealed()
+            if cfg is None:
                 cfg = self._config_from_fields(await self._connection_fields())
             try:
                 from airflow.sdk.log import amask_secret
@@ -438,6 +510,17 @@ class AsyncClusterHook(_ClusterHookBase):
                     await amask_secret(secret)
             self._resolved = cfg
         return self._resolved
+
+    def _unsealed(self) -> ClusterConfig | None:
+        if not self.sealed_cluster_config:
+            return None
+        try:
+            return unseal_cluster_config(self.sealed_cluster_config)
+        except Exception as e:
+            if not self.kubernetes_conn_id:
+                raise
+            self.log.warning("%s; reading connection %r instead", e, self.kubernetes_conn_id)
+            return None
 
     def _config(self) -> ClusterConfig:
         if self._resolved is None:

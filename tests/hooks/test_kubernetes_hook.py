@@ -63,6 +63,18 @@ def connection(monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], conn_id: 
     return conn_id
 
 
+@pytest.fixture
+def fernet_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from airflow.sdk.crypto import get_fernet
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", key)
+    get_fernet.cache_clear()
+    yield key
+    get_fernet.cache_clear()
+
+
 def fast(**kw: Any) -> dict[str, Any]:
     return {"retry_base": 0.01, "retry_cap": 0.05, **kw}
 
@@ -153,25 +165,63 @@ def _kubeconfig_with_files(e: KubeEmulator, directory: Path) -> Path:
     return path
 
 
-async def test_inline_config_connects_after_the_files_are_gone(
-    tls_emu: KubeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_sealed_trigger_kwargs_connect_after_the_files_are_gone(
+    tls_emu: KubeEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fernet_key: str
 ) -> None:
     files = tmp_path / "worker-only"
     path = _kubeconfig_with_files(tls_emu, files)
     conn_id = connection(monkeypatch, {"kube_config_path": str(path)})
-    cfg = await asyncio.to_thread(lambda: ClusterHook(conn_id).cluster_config)
-    serialized = json.loads(json.dumps(cfg.to_dict()))  # what trigger kwargs carry
-    shutil.rmtree(files)
-    assert not any(str(files) in str(v) for v in serialized.values())
-    assert base64.b64decode(serialized["certificate_authority_data"]).startswith(b"-----BEGIN CERTIFICATE")
-    assert serialized["token"] == tls_emu.token and serialized.get("verify_ssl", True)
+    hook = ClusterHook(conn_id)
+    cfg = await asyncio.to_thread(lambda: hook.cluster_config)
+    inline = json.loads(json.dumps(cfg.to_dict()))
+    assert base64.b64decode(inline["certificate_authority_data"]).startswith(b"-----BEGIN CERTIFICATE")
+    assert inline["token"] == tls_emu.token and not any(str(files) in str(v) for v in inline.values())
 
-    ahook = AsyncClusterHook(kubernetes_conn_id=None, cluster_config=serialized)
+    kwargs = json.loads(json.dumps(await asyncio.to_thread(hook.trigger_kwargs)))  # stored as plain JSON
+    assert set(kwargs) == {"kubernetes_conn_id", "sealed_cluster_config"}
+    assert tls_emu.token not in json.dumps(kwargs)
+    shutil.rmtree(files)
+    monkeypatch.delenv(f"AIRFLOW_CONN_{conn_id.upper()}")  # the triggerer needs neither files nor connection
+
+    ahook = AsyncClusterHook(**kwargs)
     assert (await ahook.get("v1", "Namespace", "default"))["metadata"]["name"] == "default"
     got = await ahook.wait_for("v1", "Namespace", "default", lambda o: o is not None, timeout=10)
     assert got is not None
-    sync = ClusterHook(kubernetes_conn_id=None, cluster_config=serialized)
+    sync = ClusterHook(kubernetes_conn_id=None, cluster_config=inline)
     assert (await asyncio.to_thread(sync.get, "v1", "Namespace", "default"))["kind"] == "Namespace"
+
+
+def test_without_a_fernet_key_only_the_connection_id_travels(
+    emu: KubeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.crypto import get_fernet
+
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "")
+    get_fernet.cache_clear()
+    try:
+        conn_id = connection(monkeypatch, {"kube_config_path": emu.kubeconfig})
+        assert ClusterHook(conn_id).trigger_kwargs() == {"kubernetes_conn_id": conn_id}
+    finally:
+        get_fernet.cache_clear()
+
+
+async def test_a_seal_from_another_key_falls_back_to_the_connection(
+    emu: KubeEmulator, monkeypatch: pytest.MonkeyPatch, fernet_key: str
+) -> None:
+    from airflow.sdk.crypto import get_fernet
+    from cryptography.fernet import Fernet
+
+    conn_id = connection(monkeypatch, {"kube_config_path": emu.kubeconfig})
+    kwargs = await asyncio.to_thread(ClusterHook(conn_id).trigger_kwargs)
+    monkeypatch.setenv(
+        "AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode()
+    )  # the triggerer's key differs
+    get_fernet.cache_clear()
+    assert (await AsyncClusterHook(**kwargs).get("v1", "Namespace", "default"))["kind"] == "Namespace"
+    with pytest.raises(ClusterConfigError, match="same on workers and triggerers"):
+        await AsyncClusterHook(
+            kubernetes_conn_id=None, sealed_cluster_config=kwargs["sealed_cluster_config"]
+        ).get("v1", "Namespace", "default")
 
 
 def test_tls_is_verified_by_default(tls_emu: KubeEmulator) -> None:
