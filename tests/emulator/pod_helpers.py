@@ -4,6 +4,7 @@ client sees (status, logs, events) through the official ``kubernetes`` client.""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -104,17 +105,30 @@ def wait_event(core: client.CoreV1Api, name: str, reason: str, timeout: float = 
                     message=f"event {reason} for {name}")  # fmt: skip
 
 
-def watch_until(
-    core: client.CoreV1Api, name: str, stop: Callable[[str, Obj], bool], timeout: int = 20
-) -> list[Obj]:
-    """Every version of the pod a watch delivers until ``stop(event_type, pod)``; the list includes it."""
+def watch_until(core: client.CoreV1Api, name: str, stop: Callable[[str, Obj], bool], timeout: int = 20,
+                since: str | None = None, stamps: list[float] | None = None) -> list[Obj]:  # fmt: skip
+    """Every version of the pod a watch delivers (from resourceVersion ``since`` when given) until
+    ``stop(event_type, pod)``; the list includes that one. ``stamps`` gets each arrival time."""
     seen: list[Obj] = []
     w = watch.Watch()
+    kwargs: dict[str, Any] = {"resource_version": since} if since else {}
     for event in w.stream(core.list_namespaced_pod, NS, field_selector=f"metadata.name={name}",
-                          timeout_seconds=timeout):  # fmt: skip
+                          timeout_seconds=timeout, **kwargs):  # fmt: skip
         obj = event["raw_object"]
         seen.append(obj)
+        if stamps is not None:
+            stamps.append(time.monotonic())
         if stop(event["type"], obj):
             w.stop()
             return seen
     raise AssertionError(f"watch on pod {name} ended before the expected state; saw {len(seen)} versions")
+
+
+def create(core: client.CoreV1Api, body: Obj) -> str:
+    """Create the pod; its resourceVersion, to watch from."""
+    return str(core.create_namespaced_pod(NS, body).metadata.resource_version)
+
+
+def annotations_pod(name: str, annotations: dict[str, str], *command: str, restart: str = "Always",
+                    **container: Any) -> Obj:  # fmt: skip
+    return pod(name, *command, restart=restart, annotations=annotations, **container)

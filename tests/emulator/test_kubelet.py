@@ -18,6 +18,7 @@ from tests.emulator.pod_helpers import (
     NS,
     condition,
     container_status,
+    create,
     event_reasons,
     events,
     log,
@@ -218,8 +219,9 @@ def test_readiness_exec_probe_gates_ready(core: client.CoreV1Api) -> None:
     body["spec"]["containers"].append({"name": "starter", "image": "busybox", "command": ["sh", "-c", "touch /w/go; sleep 1000"],
                                        "volumeMounts": [{"name": "work", "mountPath": "/w"}],
                                        "startupProbe": {"exec": {"command": ["cat", "/w/go"]}, "periodSeconds": 1}})  # fmt: skip
-    core.create_namespaced_pod(NS, body)
-    seen = watch_until(core, "p", lambda _, p: condition(p, "Ready").get("status") == "True")
+    seen = watch_until(
+        core, "p", lambda _, p: condition(p, "Ready").get("status") == "True", since=create(core, body)
+    )
     running_unready = [p for p in seen if "running" in state_of(p) and not container_status(p)["ready"]]
     assert running_unready, "the container must run unready until its probe passes"
     assert (
@@ -333,8 +335,8 @@ def test_graceful_deletion_sends_sigterm_then_removes_the_pod(core: client.CoreV
     core.create_namespaced_pod(NS, sh("p", script, restart="Always"))
     wait_pod(core, "p", lambda p: "started" in log(core, "p") if "running" in state_of(p) else False)
     follow = core.read_namespaced_pod_log("p", NS, follow=True, _preload_content=False)
-    core.delete_namespaced_pod("p", NS)
-    seen = watch_until(core, "p", lambda kind, _: kind == "DELETED")
+    deleting = core.delete_namespaced_pod("p", NS)
+    seen = watch_until(core, "p", lambda kind, _: kind == "DELETED", since=deleting.metadata.resource_version)
     assert follow.read().decode() == "started\ngot TERM\n"
     final = seen[-2]  # the kubelet's last status before the pod went away
     assert final["metadata"]["deletionTimestamp"] and final["metadata"]["deletionGracePeriodSeconds"] == 30
@@ -350,8 +352,8 @@ def test_sigterm_ignored_means_sigkill_after_the_grace_period(core: client.CoreV
     body["spec"]["terminationGracePeriodSeconds"] = 2  # 0.1 s at speed 20
     core.create_namespaced_pod(NS, body)
     wait_pod(core, "p", lambda p: "running" in state_of(p) and "started" in log(core, "p"))
-    core.delete_namespaced_pod("p", NS)
-    seen = watch_until(core, "p", lambda kind, _: kind == "DELETED")
+    deleting = core.delete_namespaced_pod("p", NS)
+    seen = watch_until(core, "p", lambda kind, _: kind == "DELETED", since=deleting.metadata.resource_version)
     terminated = state_of(seen[-2])["terminated"]
     assert (terminated["exitCode"], terminated["reason"]) == (137, "Error")
     assert seen[-2]["status"]["phase"] == "Failed"
