@@ -56,7 +56,7 @@ def test_first_event_returns_payload_and_cleans_up() -> None:
 
 
 def test_inline_timeout() -> None:
-    with pytest.raises(WaitTimeout, match="timed out after 0.05s"):
+    with pytest.raises(WaitTimeout, match=r"timed out after 0\.05s"):
         run_trigger_inline(SleepThenReport(delay=5), timeout=0.05)
 
 
@@ -83,7 +83,7 @@ class Waiter(KubernetesOperator):
 
 def test_operator_sync_wait_calls_execute_complete() -> None:
     assert Waiter(task_id="ok", status="success", deferrable=False).execute({}) == 7
-    with pytest.raises(KubernetesTaskFailed, match="failed after 0.01"):
+    with pytest.raises(KubernetesTaskFailed, match=r"failed after 0\.01"):
         Waiter(task_id="bad", status="failed", deferrable=False).execute({})
 
 
