@@ -111,10 +111,12 @@ class Cluster:
     driver: PodDriver
     apps: client.AppsV1Api = field(init=False)
     v1: client.CoreV1Api = field(init=False)
+    autoscaling: client.AutoscalingV2Api = field(init=False)
 
     def __post_init__(self) -> None:
         self.apps = client.AppsV1Api(self.api)
         self.v1 = client.CoreV1Api(self.api)
+        self.autoscaling = client.AutoscalingV2Api(self.api)
 
     def pods(self, selector: str = "", *, live: bool = True) -> list[client.V1Pod]:
         items = self.v1.list_namespaced_pod("default", label_selector=selector).items
