@@ -64,6 +64,7 @@ def test_requests_beyond_capacity(core: client.CoreV1Api) -> None:
     )
     event = wait_event(core, "p", "FailedScheduling")
     assert (event.type, event.message, event.source.component) == ("Warning", message, "default-scheduler")
+    assert event.count == 1  # its own status write is no reason to try again
 
 
 def test_every_insufficient_resource_is_listed(core: client.CoreV1Api) -> None:

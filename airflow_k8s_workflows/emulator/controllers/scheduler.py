@@ -36,6 +36,16 @@ def wants_scheduling(pod: Obj) -> bool:
     )
 
 
+def _worth_a_retry(change: Change) -> bool:
+    """A new pod, or one whose spec or metadata changed (not a status write such as our own)."""
+    if change.type == "ADDED" or change.old is None:
+        return True
+    old, new = change.old, change.obj
+    return bool(old.get("spec") != new.get("spec") or
+                {**old["metadata"], "resourceVersion": None, "managedFields": None}
+                != {**new["metadata"], "resourceVersion": None, "managedFields": None})  # fmt: skip
+
+
 class Scheduler(Controller):
     name = SCHEDULER_NAME
     watches = (PODS, NODES)
@@ -57,7 +67,7 @@ class Scheduler(Controller):
         pod = change.obj
         released = self.usage.observe(pod, deleted=change.type == "DELETED")
         keys: list[Key] = list(self.unschedulable) if released else []
-        if change.type != "DELETED" and wants_scheduling(pod):
+        if change.type != "DELETED" and wants_scheduling(pod) and _worth_a_retry(change):
             keys.append(change.key)
         return keys
 
