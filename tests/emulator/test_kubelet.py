@@ -424,3 +424,64 @@ def test_pods_spread_and_report_their_node_ip(tmp_path: Path) -> None:
         assert nodes["emulator-node-1"]["hostIP"] == "172.18.0.3"
         assert nodes["emulator-node-1"]["podIP"].startswith("10.244.1.")
         api_client.close()
+
+
+def test_args_alone_are_the_command(core: client.CoreV1Api) -> None:
+    core.create_namespaced_pod(NS, pod("p", args=["echo", "from", "args"]))
+    wait_pod(core, "p", phase_is("Succeeded"))
+    assert log(core, "p") == "from args\n"
+
+
+def test_secret_volume(core: client.CoreV1Api) -> None:
+    data = {"user": base64.b64encode(b"admin").decode(), "pass": base64.b64encode(b"hunter2").decode()}
+    core.create_namespaced_secret(NS, {"metadata": {"name": "creds"}, "data": data})
+    body = sh("p", "cat /etc/creds/user; echo; cat /etc/creds/pass; echo; stat -c %a /etc/creds/pass",
+              volumeMounts=[{"name": "creds", "mountPath": "/etc/creds", "readOnly": True}])  # fmt: skip
+    body["spec"]["volumes"] = [{"name": "creds", "secret": {"secretName": "creds", "defaultMode": 0o400}}]
+    core.create_namespaced_pod(NS, body)
+    p = wait_pod(core, "p", phase_is("Succeeded", "Failed"))
+    assert log(core, "p") == "admin\nhunter2\n400\n"
+    assert container_status(p)["volumeMounts"] == [
+        {"name": "creds", "mountPath": "/etc/creds", "readOnly": True, "recursiveReadOnly": "Disabled"}
+    ]
+
+
+def test_sidecar_runs_beside_the_app_and_stops_with_it(core: client.CoreV1Api) -> None:
+    mounts = [{"name": "work", "mountPath": "/work"}]
+    body = sh(
+        "p",
+        "while [ ! -e /work/sidecar-up ]; do sleep 0.02; done; echo app saw the sidecar",
+        volumeMounts=mounts,
+    )
+    body["spec"]["volumes"] = [{"name": "work", "emptyDir": {}}]
+    body["spec"]["initContainers"] = [
+        {"name": "proxy", "image": "busybox", "restartPolicy": "Always", "volumeMounts": mounts,
+         "command": ["sh", "-c", "touch /work/sidecar-up; sleep 1000"]}
+    ]  # fmt: skip
+    core.create_namespaced_pod(NS, body)
+    p = wait_pod(core, "p", phase_is("Succeeded", "Failed"))
+    assert p["status"]["phase"] == "Succeeded"
+    assert log(core, "p") == "app saw the sidecar\n"
+    assert "terminated" in state_of(p, "proxy", init=True)
+    assert condition(p, "Initialized")["status"] == "True"
+
+
+def test_a_restarted_emulator_restarts_running_containers(tmp_path: Path) -> None:
+    from kubernetes import config
+
+    state = tmp_path / "state.json"
+    with KubeEmulator(speed=20, workdir=tmp_path / "one", state_file=state) as emu:
+        api_client = config.new_client_from_config(emu.kubeconfig)
+        core = client.CoreV1Api(api_client)
+        core.create_namespaced_pod(NS, sh("p", "echo started; sleep 1000", restart="Always"))
+        before = wait_pod(core, "p", lambda p: "running" in state_of(p))
+        api_client.close()
+    with KubeEmulator(speed=20, workdir=tmp_path / "two", state_file=state) as emu:
+        api_client = config.new_client_from_config(emu.kubeconfig)
+        core = client.CoreV1Api(api_client)
+        after = wait_pod(
+            core, "p", lambda p: "running" in state_of(p) and container_status(p)["restartCount"] == 1
+        )
+        assert after["status"]["podIP"] == before["status"]["podIP"]
+        assert log(core, "p") == "started\n"
+        api_client.close()

@@ -68,19 +68,13 @@ class Sandbox:
         return self.root / "home"
 
     def create(self) -> None:
-        for path in (self.root / "volumes", self.root / "containers", self.home):
-            path.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def container_dir(self, name: str) -> Path:
-        path = self.root / "containers" / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
     def termination_file(self, container: Obj) -> Path:
-        return self.container_dir(container["name"]) / "termination-log"
+        return self.root / f"{container['name']}.termination-log"
 
     def reset_termination_file(self, container: Obj) -> Path:
         path = self.termination_file(container)

@@ -72,6 +72,7 @@ class PodWorker:
         self._task: asyncio.Task[None] | None = None
         self._side_tasks: set[asyncio.Task[Any]] = set()
         self._deadline: asyncio.Task[None] | None = None
+        self._sync_pending = False
 
     # -- called by the kubelet (synchronously, maybe from inside a write) ----------------------
     def start(self) -> None:
@@ -211,10 +212,20 @@ class PodWorker:
         return PodFacts(self.pod, self.node.name, self.node.host_ip, self.pod_ip, self.node.allocatable)
 
     # -- status --------------------------------------------------------------------------------
-    def sync(self) -> None:
+    def sync(self, now: bool = False) -> None:
+        """Write the status; changes made in one loop iteration share one write unless ``now``
+        (an intermediate state clients must see, like ``Error`` before ``CrashLoopBackOff``)."""
+        self._poke()
+        if now:
+            self._write_status()
+        elif not self._sync_pending:
+            self._sync_pending = True
+            asyncio.get_running_loop().call_soon(self._write_status)
+
+    def _write_status(self) -> None:
+        self._sync_pending = False
         if self.gone or self.kubelet.stopping:
             return
-        self._poke()
         uid = self.uid
 
         def write(live: Obj) -> None:
@@ -266,6 +277,15 @@ class PodWorker:
         self.start_time = live.get("startTime") or rfc3339()
         self.sandbox.create()
         self.sandbox_ready = True
+        previous = {
+            s.get("name"): s
+            for s in (live.get("initContainerStatuses") or []) + (live.get("containerStatuses") or [])
+        }
+        for c in self._all():
+            prior = previous.get(c.name) or {}
+            if prior.get("containerID"):  # ran before the emulator restarted: this start is a restart
+                c.instances = 1
+                c.restart_count = int(prior.get("restartCount") or 0)
         for c in self.containers:
             c.waiting("PodInitializing" if self.init else "ContainerCreating")
         for c in self.init:
@@ -328,6 +348,9 @@ class PodWorker:
         if delay is None:
             return True
         pod = f"{self.name}_{self.namespace}({self.uid})"
+        self.sync(
+            now=True
+        )  # the terminated state first, as `kubectl get pods -w` shows Error before CrashLoopBackOff
         c.waiting(
             "CrashLoopBackOff",
             f"back-off {go_duration(delay)} restarting failed container={c.name} pod={pod}",
@@ -359,7 +382,7 @@ class PodWorker:
         self.sandbox_ready = False
         for c in self._all():
             c.close_logs()
-        self.sync()
+        self.sync(now=True)
         meta = self.pod["metadata"]
         if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds"):
             await self._final_delete()
@@ -463,7 +486,7 @@ class PodWorker:
             self._event("Warning", "Failed", f'Failed to pull image "{image}": {error}', c)
             self._event("Warning", "Failed", "Error: ErrImagePull", c)
             c.waiting("ErrImagePull", error)
-            self.sync()
+            self.sync(now=True)
             delay = c.pull_backoff.step(self.clock.monotonic() * self.clock.speed) or c.pull_backoff.base
             self._event("Normal", "BackOff", f'Back-off pulling image "{image}"', c)
             self._event("Warning", "Failed", "Error: ImagePullBackOff", c)
