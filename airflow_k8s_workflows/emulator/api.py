@@ -8,7 +8,6 @@ as a write from a client.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import random
 import re
@@ -24,7 +23,7 @@ from .clock import Clock, rfc3339
 from .errors import ApiError, Cause
 from .registry import Registry, ResourceType
 from .selectors import FieldSelector, LabelSelector, object_matcher
-from .store import Store, Stored, dumps
+from .store import Store, Stored, clone, dumps
 from .strategy import Strategy, strategy_for
 
 Obj = dict[str, Any]
@@ -280,7 +279,7 @@ class ApiServer:
             raise errors.bad_request(
                 f"the body of the request was in an unknown format: expected a {rt.kind} object"
             )
-        obj = copy.deepcopy(body)
+        obj = clone(body)
         kind = obj.get("kind")
         if kind and kind != rt.kind:
             raise errors.bad_request(
@@ -390,20 +389,20 @@ class ApiServer:
         new_meta = _meta(new)
         old_meta = old["metadata"]
         if subresource == "status":
-            merged = copy.deepcopy(old)
+            merged = clone(old)
             if "status" in new:
                 merged["status"] = new["status"]
             else:
                 merged.pop("status", None)
             for k in strat.status_metadata:
                 if k in new_meta:
-                    merged["metadata"][k] = copy.deepcopy(new_meta[k])
+                    merged["metadata"][k] = clone(new_meta[k])
                 else:
                     merged["metadata"].pop(k, None)
             new = merged
         elif subresource == "finalize":
             # PUT namespaces/{name}/finalize changes spec.finalizers and nothing else
-            merged = copy.deepcopy(old)
+            merged = clone(old)
             finalizers = (new.get("spec") or {}).get("finalizers") or []
             merged.setdefault("spec", {})["finalizers"] = list(finalizers)
             new = merged
@@ -413,10 +412,10 @@ class ApiServer:
                 if kept is None:
                     (new.get("spec") or {}).pop("finalizers", None)
                 else:
-                    new.setdefault("spec", {})["finalizers"] = copy.deepcopy(kept)
+                    new.setdefault("spec", {})["finalizers"] = clone(kept)
             if rt.has_subresource("status"):
                 if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
+                    new["status"] = clone(old["status"])
                 else:
                     new.pop("status", None)
             for k in (
@@ -495,7 +494,9 @@ class ApiServer:
             raise errors.not_found(rt.group, rt.resource, name)
         if subresource == "scale":
             return self._patch_scale(rt, key, old, patch_doc, media, req)
-        new = patching.apply_patch(self.present(rt, copy.deepcopy(old)), patch_doc, media, node)
+        stored = self.store.get_stored(rt.key, key)
+        current = json.loads(stored.raw) if stored is not None else clone(old)
+        new = patching.apply_patch(self.present(rt, current), patch_doc, media, node)
         if not isinstance(new, dict):
             raise errors.bad_request("the patch did not produce an object")
         new_meta = _meta(new)
@@ -544,7 +545,7 @@ class ApiServer:
         key = object_key(rt, namespace, name)
         old = self.store.get(rt.key, key)
         node = self.schema_node(rt)
-        live = copy.deepcopy(old) if old is not None else None
+        live = clone(old) if old is not None else None
         if live is not None and subresource != "status" and rt.has_subresource("status"):
             applied.pop("status", None)
         new = fieldmanager.apply(
@@ -629,7 +630,7 @@ class ApiServer:
                 key[1],
                 [errors.invalid_value("spec.replicas", replicas, "must be greater than or equal to 0")],
             )
-        new = copy.deepcopy(old)
+        new = clone(old)
         if rt.scale_paths:
             _path_set(new, rt.scale_paths[0], replicas)
         else:
@@ -695,7 +696,7 @@ class ApiServer:
                     )
                 ],
             )
-        new = copy.deepcopy(old)
+        new = clone(old)
         new_meta = new["metadata"]
         finalizers = list(new_meta.get("finalizers") or [])
         if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
@@ -754,7 +755,7 @@ class ApiServer:
     def _remove(self, rt: ResourceType, key: tuple[str, str], obj: Obj, req: Request) -> Obj:
         if req.dry_run:
             return self.present(rt, obj)
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         obj["metadata"]["resourceVersion"] = str(self.store.next_rv())
         self.store.commit(rt.key, key, "DELETED", obj)
         for hook in tuple(self.after_commit):
@@ -829,7 +830,7 @@ class ApiServer:
             raise errors.conflict(
                 "", "pods/binding", name, f'pod {name} is already assigned to node "{current}"'
             )
-        new = copy.deepcopy(old)
+        new = clone(old)
         new.setdefault("spec", {})["nodeName"] = node
         conditions = [
             c
@@ -852,7 +853,7 @@ class ApiServer:
         old = self.store.get(rt.key, key)
         if old is None:
             return None
-        new = copy.deepcopy(old)
+        new = clone(old)
         fn(new)
         return self._write_update(rt, key, old, new, req, subresource)
 

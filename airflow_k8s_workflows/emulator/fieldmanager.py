@@ -9,7 +9,6 @@ Field sets are Python sets of paths; a path is a tuple of FieldsV1 path elements
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 from airflow_k8s_workflows.emulator.errors import ApiError, bad_request
 from airflow_k8s_workflows.emulator.schema import ANY, SchemaNode
+from airflow_k8s_workflows.emulator.store import clone
 
 Path = tuple[str, ...]
 
@@ -369,7 +369,7 @@ def merge(node: SchemaNode, lhs: Any, rhs: Any) -> Any:
         if node.kind != "any":
             out = {k: v for k, v in out.items() if v is not None or k not in rhs}
         return out
-    return copy.deepcopy(rhs)
+    return clone(rhs)
 
 
 def _merge_items(node: SchemaNode, lhs: list[Any], rhs: list[Any]) -> list[Any]:
@@ -603,10 +603,11 @@ class _Scope:
 
 
 def _without_managed_fields(obj: Mapping[str, Any] | None) -> dict[str, Any]:
-    out = copy.deepcopy(dict(obj or {}))
+    """A shallow view of ``obj`` without ``metadata.managedFields`` (clone it before mutating)."""
+    out = dict(obj or {})
     meta = out.get("metadata")
-    if isinstance(meta, dict):
-        meta.pop("managedFields", None)
+    if isinstance(meta, dict) and "managedFields" in meta:
+        out["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
     return out
 
 
@@ -723,7 +724,7 @@ def apply(
     if errors.messages:
         raise _typed_patch_error(applied, live, api_version, errors.messages)
 
-    current = _without_managed_fields(live)
+    current = clone(_without_managed_fields(live))
     managers = _live_managers(node, live, current, scope, api_version)
     me = _identity(manager, "Apply", api_version, subresource)
     last = managers.get(me)

@@ -7,7 +7,6 @@ Server-side apply (``application/apply-patch+yaml``) lives in :mod:`.fieldmanage
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -16,6 +15,7 @@ import jsonpointer
 
 from airflow_k8s_workflows.emulator.errors import ApiError, bad_request
 from airflow_k8s_workflows.emulator.schema import ANY, SchemaNode
+from airflow_k8s_workflows.emulator.store import clone
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -74,7 +74,7 @@ def json_patch(obj: Any, ops: Any) -> Any:
     """RFC 6902. A failing operation answers what the API server answers: 422 ``Invalid`` with the
     generic message; the failing operation's own error is added as the single cause."""
     if ops is None:
-        return copy.deepcopy(obj)
+        return clone(obj)
     if not isinstance(ops, list):
         raise bad_request(f"json: cannot unmarshal {_json_kind(ops)} into Go value of type jsonpatch.Patch")
     if len(ops) > MAX_JSON_PATCH_OPERATIONS:
@@ -84,7 +84,7 @@ def json_patch(obj: Any, ops: Any) -> Any:
             "Request entity too large: The allowed maximum operations in a JSON patch is "
             f"{MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}",
         )
-    result = copy.deepcopy(obj)
+    result = clone(obj)
     for op in ops:
         try:
             result = jsonpatch.JsonPatch([op]).apply(result, in_place=True)
@@ -136,8 +136,8 @@ def merge_patch(obj: Any, patch: Any) -> Any:
 
 def _merge_patch_value(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    result = clone(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -173,13 +173,13 @@ def strategic_merge_patch(obj: dict[str, Any], patch: Any, node: SchemaNode) -> 
     if not node.strategic:
         raise unsupported_media_type(CUSTOM_RESOURCE_PATCH_TYPES)
     if patch is None:
-        return copy.deepcopy(obj)
+        return clone(obj)
     if not isinstance(patch, dict):
         raise bad_request(
             f"json: cannot unmarshal {_json_kind(patch)} into Go value of type map[string]interface {{}}"
         )
     try:
-        return _merge_map(copy.deepcopy(obj), copy.deepcopy(patch), node)
+        return _merge_map(clone(obj), clone(patch), node)
     except _PatchError as exc:
         raise exc.api_error() from exc
 
