@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_k8s_workflows.emulator.kubelet.process import kill_group, start_uncancelled
+from airflow_k8s_workflows.emulator.kubelet.process import run_command
 
 Obj = dict[str, Any]
 _MAX_OUTPUT = 10 * 1024
@@ -70,25 +70,12 @@ async def exec_probe(command: Sequence[str], env: dict[str, str], cwd: Path, tim
     if not command:
         return ProbeResult(False, "")
     try:
-        proc = await start_uncancelled(
-            asyncio.create_subprocess_exec(
-                *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, cwd=str(cwd), env=env, start_new_session=True,
-            ),
-            lambda orphan: kill_group(orphan.pid),
-        )  # fmt: skip
+        code, output = await run_command(command, env, cwd, timeout, _MAX_OUTPUT)
     except OSError as e:
         return ProbeResult(False, f'exec: "{command[0]}": {e.strerror or e}')
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except asyncio.TimeoutError:
-        kill_group(proc.pid)
+    if code is None:
         return ProbeResult(False, f"command {shlex.join(command)!r} timed out")
-    except BaseException:
-        kill_group(proc.pid)
-        raise
-    kill_group(proc.pid)
-    return ProbeResult(proc.returncode == 0, out[:_MAX_OUTPUT].decode("utf-8", "replace"))
+    return ProbeResult(code == 0, output.decode("utf-8", "replace"))
 
 
 async def http_probe(

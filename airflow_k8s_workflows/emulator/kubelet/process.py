@@ -153,6 +153,7 @@ class LocalProcess(ContainerProcess):
                 self._done.set_result(137)
             raise
         finally:
+            self.transport.close()
             _LIVE.discard(self)
 
     async def reap(self) -> None:
@@ -176,7 +177,7 @@ async def spawn(argv: Sequence[str], env: dict[str, str], cwd: Path, output: Log
                 env=env,
                 start_new_session=True,
             ),
-            lambda started: kill_group(started[0].get_pid()),
+            lambda started: dispose(started[0]),
         )
     except FileNotFoundError:
         raise StartError(_start_error(f'exec: "{argv[0]}": executable file not found in $PATH'))
@@ -202,6 +203,58 @@ async def start_uncancelled(start: Awaitable[T], orphan: Callable[[T], None]) ->
 
         task.add_done_callback(dispose)
         raise
+
+
+class _Collect(asyncio.SubprocessProtocol):
+    def __init__(self, limit: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.output = bytearray()
+        self.limit = limit
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        room = self.limit - len(self.output)
+        if room > 0:
+            self.output += data[:room]
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+async def run_command(argv: Sequence[str], env: dict[str, str], cwd: Path, timeout: float,
+                      limit: int = 10 * 1024) -> tuple[int | None, bytes]:  # fmt: skip
+    """Run a short command (a probe) in its own process group: (exit code or None on timeout,
+    the first ``limit`` bytes of stdout and stderr together). Its whole group is killed after."""
+    protocol = _Collect(limit)
+    transport, _ = await start_uncancelled(
+        asyncio.get_running_loop().subprocess_exec(
+            lambda: protocol, *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, cwd=str(cwd), env=env, start_new_session=True,
+        ),
+        lambda started: dispose(started[0]),
+    )  # fmt: skip
+    try:
+        await asyncio.wait_for(asyncio.shield(protocol.exited), timeout)
+        kill_group(transport.get_pid())
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(protocol.closed), 1.0)
+        return transport.get_returncode(), bytes(protocol.output)
+    except asyncio.TimeoutError:
+        return None, bytes(protocol.output)
+    finally:
+        dispose(transport)
+
+
+def dispose(transport: asyncio.SubprocessTransport) -> None:
+    """Kill what a transport started, group and all, and release its pipes."""
+    kill_group(transport.get_pid())
+    transport.close()
 
 
 def kill_group(pid: int | None) -> None:

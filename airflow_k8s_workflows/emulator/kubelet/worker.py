@@ -2,7 +2,8 @@
 containers with restarts and back-offs, probes, fault annotations, graceful deletion.
 
 Every wait is in controller time (divided by the emulator's speed) and ends early when the
-pod is being stopped; every state change is written to the pod's status right away.
+pod is being stopped; state changes are written to the pod's status at the end of the loop
+iteration that made them.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class PodWorker:
             self._refresh_specs()
             self._poke()
         if old["metadata"].get("generation") != pod["metadata"].get("generation"):
-            self._later(self._sync_soon())
+            self.sync()  # observedGeneration
         meta = pod["metadata"]
         if meta.get("deletionTimestamp"):
             grace = meta.get("deletionGracePeriodSeconds") or 0
@@ -224,7 +225,7 @@ class PodWorker:
 
     def _write_status(self) -> None:
         self._sync_pending = False
-        if self.gone or self.kubelet.stopping:
+        if self.gone or self.kubelet.stopping or not self.pod_ip:  # not set up yet
             return
         uid = self.uid
 
@@ -245,9 +246,6 @@ class PodWorker:
         self.api.update_status(
             self.api.rt("", "pods"), self.namespace, self.name, write, self.kubelet.request(self.node)
         )
-
-    async def _sync_soon(self) -> None:
-        self.sync()
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def _main(self) -> None:
