@@ -484,3 +484,25 @@ def test_a_restarted_emulator_restarts_running_containers(tmp_path: Path) -> Non
         assert after["status"]["podIP"] == before["status"]["podIP"]
         assert log(core, "p") == "started\n"
         api_client.close()
+
+
+def test_http_and_tcp_probes_connect_to_the_container(core: client.CoreV1Api) -> None:
+    import socket
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = pod("web", sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", restart="Always",
+                 ports=[{"name": "http", "containerPort": port}],
+                 readinessProbe={"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
+                 livenessProbe={"tcpSocket": {"port": port}, "periodSeconds": 1, "failureThreshold": 40})  # fmt: skip
+    core.create_namespaced_pod(NS, server)
+    p = wait_pod(core, "web", lambda p: condition(p, "Ready").get("status") == "True")
+    assert container_status(p)["restartCount"] == 0
+    closed = sh("closed", "sleep 1000", restart="Always",
+                readinessProbe={"tcpSocket": {"port": 9}, "periodSeconds": 1})  # fmt: skip
+    core.create_namespaced_pod(NS, closed)
+    event = wait_event(core, "closed", "Unhealthy")
+    assert event.message == "Readiness probe failed: dial tcp 127.0.0.1:9: connect: connection refused"
+    assert container_status(raw(core, "closed") or {})["ready"] is False
