@@ -57,12 +57,14 @@ def test_rolling_update_with_real_pods_respects_surge_and_unavailability(
     strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}
     apps.create_namespaced_deployment("default", _deployment(strategy=strategy))
     wait_for(lambda: _complete(apps, 1), timeout=30)
-    start_rv = v1.list_namespaced_pod("default").metadata.resource_version
+    initial = v1.list_namespaced_pod("default")
+    start_rv = initial.metadata.resource_version
     samples: list[tuple[int, int]] = []
     stop = threading.Event()
 
     def observe() -> None:
-        pods: dict[str, client.V1Pod] = {p.metadata.name: p for p in v1.list_namespaced_pod("default").items}
+        # the state at start_rv, then every change after it: no change is missed or seen twice
+        pods: dict[str, client.V1Pod] = {p.metadata.name: p for p in initial.items}
         w = watch.Watch()
         for event in w.stream(
             v1.list_namespaced_pod, "default", resource_version=start_rv, timeout_seconds=60
