@@ -88,7 +88,7 @@ def test_one_pod_per_node(cluster: Cluster) -> None:
     assert ds.metadata.annotations == {"deprecated.daemonset.template.generation": "1"}
     [revision] = cluster.apps.list_namespaced_controller_revision("default").items
     pod_hash = revision.metadata.labels["controller-revision-hash"]
-    assert revision.revision == 1 and revision.metadata.name.startswith("agent-")
+    assert (revision.revision, revision.metadata.name) == (1, f"agent-{pod_hash}")
     for pod in cluster.pods("app=agent"):
         assert pod.metadata.generate_name == "agent-"
         assert pod.metadata.labels == {

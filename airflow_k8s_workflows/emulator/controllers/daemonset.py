@@ -25,7 +25,6 @@ from airflow_k8s_workflows.emulator.controllers.podstate import (
 from airflow_k8s_workflows.emulator.controllers.podtemplate import (
     compute_hash,
     pod_from_template,
-    safe_encode,
 )
 from airflow_k8s_workflows.emulator.errors import ApiError
 from airflow_k8s_workflows.emulator.selectors import LabelSelector
@@ -406,7 +405,7 @@ class _Sync:
             **((self.spec.get("template") or {}).get("metadata") or {}).get("labels", {}),
             HASH_LABEL: digest,
         }
-        meta: Obj = {"name": f"{self.name}-{safe_encode(digest)}", "namespace": self.ns, "labels": labels,
+        meta: Obj = {"name": f"{self.name}-{digest}", "namespace": self.ns, "labels": labels,
                      "ownerReferences": [controller_ref(self.ds)]}  # fmt: skip
         if self.ds["metadata"].get("annotations"):
             meta["annotations"] = dict(self.ds["metadata"]["annotations"])
