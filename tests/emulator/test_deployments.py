@@ -102,7 +102,7 @@ def test_creates_a_hashed_replica_set_and_reports_a_complete_rollout(cluster: Cl
     assert d.metadata.generation == 1  # revision bookkeeping goes through /status
     st = d.status
     assert (st.observed_generation, st.replicas, st.updated_replicas, st.ready_replicas) == (1, 3, 3, 3)
-    assert (st.available_replicas, st.unavailable_replicas) == (3, None)
+    assert (st.available_replicas, st.unavailable_replicas, st.terminating_replicas) == (3, None, 0)
     available, progressing = condition(d, "Available"), condition(d, "Progressing")
     assert (available.status, available.reason, available.message) == (
         "True",

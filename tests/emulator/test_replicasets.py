@@ -53,6 +53,7 @@ def test_creates_owned_pods_and_reports_status(cluster: Cluster) -> None:
         "readyReplicas": 3,
         "availableReplicas": 3,
         "observedGeneration": 1,
+        "terminatingReplicas": 0,
     }
     pods = cluster.pods("app=front")
     assert len(pods) == 3
@@ -74,7 +75,11 @@ def test_creates_owned_pods_and_reports_status(cluster: Cluster) -> None:
 
 def test_zero_replicas_still_reports_replicas(cluster: Cluster) -> None:
     cluster.apps.create_namespaced_replica_set("default", replica_set(replicas=0))
-    assert wait_for(lambda: raw_status(cluster) or None) == {"replicas": 0, "observedGeneration": 1}
+    assert wait_for(lambda: raw_status(cluster) or None) == {
+        "replicas": 0,
+        "observedGeneration": 1,
+        "terminatingReplicas": 0,
+    }
 
 
 def test_adopts_matching_orphans_and_releases_relabelled_pods(cluster: Cluster) -> None:
@@ -95,11 +100,19 @@ def test_adopts_matching_orphans_and_releases_relabelled_pods(cluster: Cluster) 
     wait_for(lambda: settled(cluster, 2))
 
 
-def test_deleted_pod_is_replaced(cluster: Cluster) -> None:
+def test_deleted_pod_is_replaced_while_it_terminates(cluster: Cluster) -> None:
     cluster.apps.create_namespaced_replica_set("default", replica_set(replicas=2))
     wait_for(lambda: settled(cluster, 2))
     victim = cluster.pods("app=front")[0].metadata.name
+    cluster.driver.paused = True  # the deleted pod stays Terminating
     cluster.v1.delete_namespaced_pod(victim, "default")
+    status = wait_for(
+        lambda: raw_status(cluster) if raw_status(cluster)["terminatingReplicas"] == 1 else None
+    )
+    assert status["replicas"] == 2  # a terminating pod is not a replica: its replacement is
+    assert len(cluster.pods("app=front")) == 2
+    cluster.driver.paused = False
+    wait_for(lambda: raw_status(cluster)["terminatingReplicas"] == 0)
     wait_for(
         lambda: victim not in {p.metadata.name for p in cluster.pods("app=front")} and settled(cluster, 2)
     )

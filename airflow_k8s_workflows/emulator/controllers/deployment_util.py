@@ -315,6 +315,19 @@ def deployment_timed_out(d: Obj, new: Obj, clock: Clock) -> bool:
     return since is not None and clock.elapsed_scaled(since) > int(d["spec"]["progressDeadlineSeconds"])
 
 
+def terminating_replicas(rss: Iterable[Obj | None]) -> int | None:
+    """``GetTerminatingReplicaCountForReplicaSets``: unknown (None) if a ReplicaSet does not report it."""
+    total = 0
+    for rs in rss:
+        if rs is None:
+            continue
+        value = (rs.get("status") or {}).get("terminatingReplicas")
+        if value is None:
+            return None
+        total += int(value)
+    return total
+
+
 def calculate_status(all_rss: list[Obj], new_rs: Obj | None, d: Obj) -> Obj:
     """``calculateStatus``: counts summed over the ReplicaSets, and the Available condition."""
     available = total_status(all_rss, "availableReplicas")
@@ -332,6 +345,9 @@ def calculate_status(all_rss: list[Obj], new_rs: Obj | None, d: Obj) -> Obj:
     for field, value in counts:
         if value:
             status[field] = value
+    terminating = terminating_replicas(all_rss)
+    if terminating is not None:
+        status["terminatingReplicas"] = terminating
     if old.get("conditions"):
         status["conditions"] = [dict(c) for c in old["conditions"]]
     if old.get("collisionCount") is not None:

@@ -13,6 +13,8 @@ from airflow_k8s_workflows.emulator.controllers.podstate import (
     is_active,
     is_available,
     is_ready,
+    is_terminal,
+    is_terminating,
     labels_of,
     new_condition,
     pods_to_delete,
@@ -155,4 +157,18 @@ class ReplicaSetController(Controller):
                 status[field] = value
         if conditions:
             status["conditions"] = conditions
+        # DeploymentReplicaSetTerminatingReplicas (beta, on by default since 1.35): always reported
+        status["terminatingReplicas"] = self._terminating(rs)
         return status
+
+    def _terminating(self, rs: Obj) -> int:
+        """``FilterTerminatingPods`` + ``FilterClaimedPods``: owned pods being deleted, not finished."""
+        uid, selector = rs["metadata"]["uid"], selector_of(rs)
+        count = 0
+        for stored in self.api.store.items(POD_KEY, rs["metadata"]["namespace"]):
+            pod = stored.obj
+            ref = controller_of(pod)
+            if (is_terminating(pod) and not is_terminal(pod) and ref is not None and ref.get("uid") == uid
+                    and selector.matches(labels_of(pod))):  # fmt: skip
+                count += 1
+        return count
