@@ -254,6 +254,9 @@ def test_validation_messages(cluster: Cluster) -> None:
     )
     sts = cluster.apps.read_namespaced_stateful_set("web", "default")
     assert sts.spec.pod_management_policy == "OrderedReady"
-    assert sts.spec.update_strategy.rolling_update.partition == 0
+    assert (
+        sts.spec.update_strategy.rolling_update.partition,
+        sts.spec.update_strategy.rolling_update.max_unavailable,
+    ) == (0, 1)
     assert sts.spec.revision_history_limit == 10
     assert sts.spec.persistent_volume_claim_retention_policy.when_deleted == "Retain"

@@ -353,6 +353,8 @@ def _statefulset_defaults(obj: Obj, ctx: Any) -> None:
             strategy["rollingUpdate"] = rolling
         if rolling.get("partition") is None:
             rolling["partition"] = 0
+        if rolling.get("maxUnavailable") is None:  # MaxUnavailableStatefulSet, on by default since 1.35
+            rolling["maxUnavailable"] = 1
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
     retention = spec.get("persistentVolumeClaimRetentionPolicy")
