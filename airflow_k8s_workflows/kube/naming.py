@@ -9,6 +9,7 @@ deferrable resume finds (adopts) what exists instead of creating a twin.
   (``generateName: <job>-`` cut to 58 characters + 5 random ones) are ``<job>-xxxxx`` and an
   Indexed Job's pod hostnames ``<job>-<index>`` fit in 63 characters.
 * :func:`task_labels` — ``airflow-k8s-workflows.io/{dag-id,task-id,run-id,map-index,try-number}``
+  (no map-index for an unmapped task: ``-1`` is not a valid label value)
   as valid label values (sanitised, with a hash suffix when they had to change) and
   ``airflow-k8s-workflows.io/ti-hash``, the exact key :func:`selector_for` selects on.
 * :func:`task_annotations` — the raw, unsanitised values (annotations take any string).
@@ -319,9 +320,11 @@ class TaskIdentity:
             DAG_ID_KEY: sanitize_label_value(self.dag_id),
             TASK_ID_KEY: sanitize_label_value(self.task_id),
             RUN_ID_KEY: sanitize_label_value(self.run_id),
-            MAP_INDEX_KEY: str(self.map_index),
             HASH_KEY: self.ti_hash,
         }
+        if self.map_index >= 0:
+            # "-1" is no valid label value; an unmapped task simply has no map-index label
+            labels[MAP_INDEX_KEY] = str(self.map_index)
         if self.try_number is not None:
             labels[TRY_NUMBER_KEY] = str(self.try_number)
         return labels

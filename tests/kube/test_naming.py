@@ -174,6 +174,14 @@ def test_task_labels_and_selector():
     assert selector == TaskIdentity("etl", "load", "manual__2024-01-01T00:00:00+00:00", 2, 7).selector()
 
 
+def test_unmapped_task_labels_are_valid_and_carry_no_map_index():
+    labels = task_labels("etl", "load", "run")
+    for key, value in labels.items():
+        assert label_value_errors(value) == [], (key, value)
+    assert "airflow-k8s-workflows.io/map-index" not in labels
+    assert task_annotations("etl", "load", "run")["airflow-k8s-workflows.io/map-index"] == "-1"
+
+
 def test_annotations_carry_raw_values():
     annotations = task_annotations("etl", "load", "manual__2024-01-01T00:00:00+00:00")
     assert annotations["airflow-k8s-workflows.io/run-id"] == "manual__2024-01-01T00:00:00+00:00"
