@@ -40,6 +40,7 @@ class Request:
     """Who is asking and how: carried from HTTP (or a controller) into every write."""
 
     user: str = SYSTEM_USER
+    groups: tuple[str, ...] = ()
     field_manager: str | None = None
     dry_run: bool = False
     field_validation: str = "Warn"  # Strict | Warn | Ignore

@@ -23,6 +23,13 @@ from .api import CONTROLLER, ApiServer
 from .clock import Clock, rfc3339
 from .controllers.base import Controller, ControllerContext, EmulatorConfig
 from .events import EventRecorder
+from .rbac import (
+    ADMIN,
+    RbacAuthorizer,
+    TokenAuthenticator,
+    default_cluster_role_bindings,
+    default_cluster_roles,
+)
 from .registry import Registry
 from .server import HttpFront
 from .store import Store
@@ -55,7 +62,8 @@ class KubeEmulator:
 
     ``speed`` divides every controller delay (back-offs, deadlines, probe delays);
     ``tls=True`` serves HTTPS with a generated self-signed certificate and requires the bearer
-    token written into the kubeconfig.
+    token written into the kubeconfig; ``rbac=True`` (HTTPS too) authorizes tokens from
+    :meth:`issue_token` by the stored Roles and bindings.
     """
 
     def __init__(
@@ -67,7 +75,7 @@ class KubeEmulator:
         nodes: int = 1,
         node_cpu: str = "4",
         node_memory: str = "8Gi",
-        tls: bool = False,
+        tls: bool | None = None,
         token: str | None = None,
         workdir: str | Path | None = None,
         history_size: int = 10_000,
@@ -76,11 +84,14 @@ class KubeEmulator:
         controllers: bool = True,
         kubelet: bool = True,
         namespace: str = "default",
+        rbac: bool = False,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self.tls = tls
-        self.token = token or (secrets.token_urlsafe(24) if tls else None)
+        # kubectl (client-go) sends bearer tokens over HTTPS only: RBAC mode serves TLS unless told otherwise
+        self.tls = rbac if tls is None else tls
+        self.rbac = rbac
+        self.token = token or (secrets.token_urlsafe(24) if self.tls or rbac else None)
         self.namespace = namespace
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="kube-emulator-"))
@@ -95,6 +106,9 @@ class KubeEmulator:
         self.recorder = EventRecorder(self.api)
         self.http = HttpFront(self.api, bookmark_interval=bookmark_interval,
                               server_address=f"{host}:{self.port}")  # fmt: skip
+        self.faults = self.http.faults
+        self.authenticator = TokenAuthenticator()
+        self._ssl_ctx: ssl.SSLContext | None = None
         self._with_controllers = controllers
         self._with_kubelet = kubelet
         self.controllers: list[Controller] = []
@@ -224,13 +238,62 @@ class KubeEmulator:
         """Run a coroutine on the emulator's loop and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
+    def issue_token(self, service_account: str | None = None, *, user: str | None = None,
+                    groups: tuple[str, ...] = ()) -> str:  # fmt: skip
+        """A bearer token for ``"namespace/name"`` of a ServiceAccount, or for ``user``, authorized by RBAC.
+
+        Needs an emulator started with ``tls=True``, ``token=...`` or ``rbac=True``.
+        """
+        if not self.token:
+            raise RuntimeError(
+                "authentication is off: start the emulator with rbac=True, tls=True or a token"
+            )
+        if service_account:
+            ns, _, name = service_account.partition("/")
+            return self.authenticator.issue_for_service_account(ns, name)
+        return self.authenticator.issue(user or "anonymous", groups)
+
+    def kubeconfig_for(self, token: str, path: str | Path) -> str:
+        """Write a kubeconfig like ``self.kubeconfig`` that authenticates with ``token``."""
+        doc = self.kubeconfig_dict()
+        doc["users"][0]["user"] = {"token": token}
+        Path(path).write_text(yaml.safe_dump(doc, sort_keys=False))
+        return str(path)
+
+    def restart_api(self, downtime: float = 1.0, *, keep_state: bool = True) -> None:
+        """Take the API server away for ``downtime`` seconds: connections drop, the port refuses,
+        then it serves again on the same port. ``keep_state=False`` comes back empty (like an
+        etcd that lost its data: workloads are deleted, history is gone, clients must relist)."""
+
+        async def restart() -> None:
+            for watcher in list(self.http.active_watchers):
+                watcher.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+            await asyncio.sleep(downtime)
+            if not keep_state:
+                self._wipe()
+            await self._serve()
+
+        self.run(restart(), timeout=downtime + 30)
+
+    def _wipe(self) -> None:
+        for type_key in self.store.types():
+            for stored in self.store.items(type_key):
+                meta = stored.obj["metadata"]
+                gone = dict(stored.obj)
+                gone["metadata"] = {**meta, "resourceVersion": str(self.store.next_rv())}
+                self.store.commit(type_key, (meta.get("namespace", ""), meta["name"]), "DELETED", gone)
+        self.store.compact()
+        self._bootstrap()
+
     def compact(self) -> int:
         """Drop watch history up to now (as etcd compaction): older resourceVersions answer 410."""
         return self.call(self.store.compact)
 
     # -- inside the loop -----------------------------------------------------------------------------
     async def _astart(self) -> None:
-        from . import extensions
+        from . import admin, extensions
 
         if self._saved_state is not None:
             self.store.load_state(self._saved_state)
@@ -248,20 +311,13 @@ class KubeEmulator:
             self.ca_file = str(cert)
             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_ctx.load_cert_chain(str(cert), str(key))
+        self._ssl_ctx = ssl_ctx
         if self.token:
-            expected = f"Bearer {self.token}"
-            tokens = self.extensions.setdefault("tokens", {})
-            tokens[self.token] = "system:admin"
-
-            def authenticate(request: web.Request) -> str | None:
-                header = request.headers.get("Authorization", "")
-                if header == expected:
-                    return "system:admin"
-                if header.startswith("Bearer "):
-                    return tokens.get(header[7:])
-                return None
-
-            self.http.authenticate = authenticate
+            self.authenticator.add(self.token, ADMIN)
+            self.http.authenticate = lambda request: self.authenticator.authenticate(
+                request.headers.get("Authorization", "")
+            )
+            self.http.authorize = RbacAuthorizer(self.store).check
         ctx = ControllerContext(self.api, self.clock, self.recorder, self.config)
         if self._with_controllers:
             from .controllers import all_controllers
@@ -275,9 +331,13 @@ class KubeEmulator:
             self.kubelet = Kubelet(ctx)
             self.http.logs = self.kubelet
             await self.kubelet.start()
+        admin.install(self)
+        await self._serve()
+
+    async def _serve(self) -> None:
         self._runner = web.AppRunner(self.http.app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ssl_ctx, backlog=2048)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl_ctx, backlog=2048)
         await site.start()
 
     async def _astop(self) -> None:
@@ -326,6 +386,14 @@ class KubeEmulator:
                     node["status"] = status
 
                 api.update_status(node_rt, None, name, set_status)
+        role_rt = api.rt("rbac.authorization.k8s.io", "clusterroles")
+        for role in default_cluster_roles():
+            if api.try_get(role_rt, None, role["metadata"]["name"]) is None:
+                api.create(role_rt, None, role, CONTROLLER)
+        binding_rt = api.rt("rbac.authorization.k8s.io", "clusterrolebindings")
+        for binding in default_cluster_role_bindings():
+            if api.try_get(binding_rt, None, binding["metadata"]["name"]) is None:
+                api.create(binding_rt, None, binding, CONTROLLER)
         svc_rt = api.rt("", "services")
         if api.try_get(svc_rt, "default", "kubernetes") is None:
             api.create(svc_rt, "default", {

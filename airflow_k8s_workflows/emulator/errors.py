@@ -156,15 +156,24 @@ def bad_request(message: str) -> ApiError:
 
 
 def forbidden(
-    user: str, verb: str, group: str, resource: str, namespace: str | None, name: str = ""
+    user: str,
+    verb: str,
+    group: str,
+    resource: str,
+    namespace: str | None,
+    name: str = "",
+    subresource: str = "",
 ) -> ApiError:
-    res = qualified(group, resource)
+    """403 as the RBAC authorizer words it, e.g. ``deployments.apps "web" is forbidden: User "u" cannot
+    patch resource "deployments/scale" in API group "apps" in the namespace "default"``."""
     where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
     target = f' "{name}"' if name else ""
+    full = f"{resource}/{subresource}" if subresource else resource
     return ApiError(
         403,
         "Forbidden",
-        f'{res}{target} is forbidden: User "{user}" cannot {verb} resource "{resource}" in API group "{group}"{where}',
+        f'{qualified(group, resource)}{target} is forbidden: User "{user}" cannot {verb} resource "{full}" '
+        f'in API group "{group}"{where}',
         _details(name, group, resource) if name else {"group": group, "kind": resource},
     )
 

@@ -19,7 +19,9 @@ from aiohttp import web
 from . import discovery, errors
 from .api import ApiServer, Request
 from .errors import ApiError
+from .faults import Faults
 from .metrics import RequestCounter, render
+from .rbac import ADMIN, UserInfo
 from .registry import ResourceType
 from .selectors import FieldSelector, LabelSelector, object_matcher
 from .store import Change, Watcher, dumps
@@ -45,8 +47,8 @@ class LogSource(Protocol):
     def stream(self, pod: Obj, opts: LogOptions) -> AsyncIterator[bytes]: ...
 
 
-Authenticator = Callable[[web.Request], str | None]
-Authorizer = Callable[[str, str, ResourceType, "str | None", str, str], None]
+Authenticator = Callable[[web.Request], "UserInfo | None"]
+Authorizer = Callable[["UserInfo", str, ResourceType, "str | None", str, str], None]
 Hook = Callable[[web.Request], Awaitable["web.StreamResponse | None"]]
 
 
@@ -95,6 +97,8 @@ class HttpFront:
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self.active_watchers: set[Watcher] = set()
+        self.faults = Faults()
+        self.before.append(self.faults.before_request)
 
     # -- entry ---------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -110,11 +114,12 @@ class HttpFront:
             return await extra(request)
         verb, group, resource, sub = "GET", "", "", ""
         try:
-            user = self._authenticate(request)
+            # health and metrics stay anonymous so probes and a Prometheus scrape need no token
             if path in ("/healthz", "/livez", "/readyz"):
                 return web.Response(text="ok")
             if path == "/metrics":
                 return web.Response(text=render(self.counter, self.api.store), content_type="text/plain")
+            user = self._authenticate(request)
             if path == "/version":
                 return _json(discovery.version())
             if path.startswith("/openapi/"):
@@ -130,7 +135,8 @@ class HttpFront:
             if self.authorize is not None:
                 self.authorize(user, _rbac_verb(verb), route.rt, route.namespace, route.name, sub)
             req = Request(
-                user=user,
+                user=user.name,
+                groups=user.groups,
                 field_manager=request.query.get("fieldManager"),
                 dry_run=request.query.get("dryRun") == "All",
                 field_validation=request.query.get("fieldValidation") or "Warn",
@@ -151,9 +157,9 @@ class HttpFront:
             self.counter.add(verb, group, resource, sub, 500)
             return _error(errors.internal(f"emulator error: {type(e).__name__}: {e}"))
 
-    def _authenticate(self, request: web.Request) -> str:
+    def _authenticate(self, request: web.Request) -> UserInfo:
         if self.authenticate is None:
-            return "system:admin"
+            return ADMIN
         user = self.authenticate(request)
         if user is None:
             raise errors.unauthorized()
@@ -368,7 +374,7 @@ class HttpFront:
                 watcher.queue.put_nowait(("ADDED", _initial_change(stored.obj, stored.raw), 0))
             if send_initial:
                 watcher.queue.put_nowait(("BOOKMARK-INITIAL", None, store.rv))
-        elif since < rs.compacted_rv:
+        elif since < rs.compacted_rv or self.faults.take_expired_resume():
             expired = True
         else:
             for change in rs.since(since):
@@ -416,6 +422,7 @@ class HttpFront:
         end = loop.time() + timeout
         next_bookmark = loop.time() + self.bookmark_interval
         queue = watcher.queue
+        sent = 0
         while True:
             now = loop.time()
             if now >= end:
@@ -431,13 +438,21 @@ class HttpFront:
                     next_bookmark = loop.time() + self.bookmark_interval
                 continue
             chunks: list[bytes] = []
+            limit = 256
+            if self.faults.drop_watch_every:
+                limit = max(1, min(limit, self.faults.drop_watch_every - sent))
             while item is not None:
                 chunks.append(self._line(rt, item, fmt))
-                if queue.empty() or len(chunks) >= 256:
+                if queue.empty() or len(chunks) >= limit:
                     break
                 item = queue.get_nowait()
             if chunks:
                 await resp.write(b"".join(chunks))
+                sent += len(chunks)
+                drop_every = self.faults.drop_watch_every
+                if drop_every and sent >= drop_every:
+                    self.faults.injected["watch-drop"] += 1
+                    return
             if item is None:
                 return
 
@@ -537,10 +552,11 @@ class HttpFront:
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     def _access_review(self, rt: ResourceType, body: Obj, req: Request) -> Obj:
-        attrs = (body.get("spec") or {}).get("resourceAttributes") or {}
-        user = req.user
+        spec = body.get("spec") or {}
+        attrs = spec.get("resourceAttributes") or {}
+        user = UserInfo(req.user, req.groups)
         if rt.resource == "subjectaccessreviews":
-            user = (body.get("spec") or {}).get("user", user)
+            user = UserInfo(spec.get("user", ""), tuple(spec.get("groups") or ()))
         allowed, reason = True, ""
         if self.authorize is not None:
             target = self.api.registry.preferred(attrs.get("group", ""), attrs.get("resource", ""))
