@@ -178,3 +178,16 @@ def test_tolerations_may_only_be_added(core: client.CoreV1Api) -> None:
     with pytest.raises(ApiException) as err:
         core.patch_namespaced_pod("p", "default", [{"op": "remove", "path": "/spec/tolerations/0"}])
     assert err.value.status == 422
+
+
+def test_probe_handlers(core: client.CoreV1Api) -> None:
+    two = {"exec": {"command": ["true"]}, "tcpSocket": {"port": 80}}
+    status = _invalid(core, {"metadata": {"name": "p"}, "spec": {"containers": [
+        {"name": "c", "image": "x", "readinessProbe": two, "livenessProbe": {"periodSeconds": 5}}]}})  # fmt: skip
+    assert [(c["field"], c["message"]) for c in status["details"]["causes"]] == [
+        ("spec.containers[0].livenessProbe", "Required value: must specify a handler type"),
+        (
+            "spec.containers[0].readinessProbe.tcpSocket",
+            "Forbidden: may not specify more than 1 handler type",
+        ),
+    ]

@@ -162,3 +162,15 @@ def test_other_schedulers_pods_are_left_alone(core: client.CoreV1Api) -> None:
     _node_of(core, "marker")  # the scheduler has worked through its queue
     p = raw(core, "mine") or {}
     assert not p["spec"].get("nodeName") and not condition(p, "PodScheduled")
+
+
+def test_scheduling_gates_hold_the_pod_until_removed(core: client.CoreV1Api) -> None:
+    body = pod("p", restart="Always")
+    body["spec"]["schedulingGates"] = [{"name": "example.com/quota"}]
+    core.create_namespaced_pod(NS, body)
+    p = wait_pod(core, "p", lambda p: condition(p, "PodScheduled").get("reason") == "SchedulingGated")
+    assert (
+        condition(p, "PodScheduled")["message"] == "Scheduling is blocked due to non-empty scheduling gates"
+    )
+    core.patch_namespaced_pod("p", NS, [{"op": "remove", "path": "/spec/schedulingGates"}])
+    assert _node_of(core, "p") == "emulator-node-0"
