@@ -19,6 +19,7 @@ from airflow_k8s_workflows.kube.naming import TaskIdentity
 from airflow_k8s_workflows.triggers.base import first_event
 
 NS = "default"
+JOB_IMAGE = "busybox:1.36"
 
 
 class StateStore:
@@ -137,3 +138,24 @@ def completion_times(emu: KubeEmulator) -> dict[str, float]:
 
     emu.call(lambda: emu.store.subscribe(("batch", "jobs"), listener))
     return times
+
+
+def create_job(batch: client.BatchV1Api, name: str, script: str, **spec: Any) -> str:
+    body = {
+        "metadata": {"name": name},
+        "spec": {
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": JOB_IMAGE, "command": ["sh", "-c", script]}],
+                }
+            },
+            **spec,
+        },
+    }
+    return str(batch.create_namespaced_job(NS, body).metadata.uid)
+
+
+def finished(batch: client.BatchV1Api, name: str) -> bool:
+    job = batch.read_namespaced_job(name, NS)
+    return any(c.type in ("Complete", "Failed") and c.status == "True" for c in job.status.conditions or [])
