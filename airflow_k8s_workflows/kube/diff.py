@@ -128,10 +128,12 @@ def manifest_diff(
     proposed: Mapping[str, Any] | None,
     *,
     label: str,
+    source: str = "dry-run",
     context: int = 3,
 ) -> str:
     """Unified diff from ``live`` (None: does not exist) to ``proposed`` (None: would be gone);
-    empty when they are the same once the server's own fields are ignored."""
+    empty when they are the same once the server's own fields are ignored. ``source`` names
+    where ``proposed`` comes from in the header (the server's dry run, or the manifest)."""
     left, right = redact_pair(
         comparable(live) if live is not None else None,
         comparable(proposed) if proposed is not None else None,
@@ -140,7 +142,7 @@ def manifest_diff(
         _yaml(left),
         _yaml(right),
         fromfile=f"live {label}" if live is not None else f"(absent) {label}",
-        tofile=f"dry-run {label}" if proposed is not None else f"(deleted) {label}",
+        tofile=f"{source} {label}" if proposed is not None else f"(deleted) {label}",
         n=context,
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)

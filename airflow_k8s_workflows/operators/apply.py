@@ -56,8 +56,8 @@ class ApplyManifestsOperator(ManifestTemplating, KubernetesOperator):
     """Apply Kubernetes objects with server-side apply, like ``kubectl apply --server-side``.
 
     ``manifests``: a dict, a list of dicts, YAML text (several ``---`` documents) or a path
-    relative to the DAG folder (a ``.yaml``/``.yml``/``.json`` file is rendered with Jinja; a
-    folder is read in name order). Every document is validated, and checked by a server-side
+    relative to the DAG folder (a ``.yaml``/``.yml``/``.json`` file is rendered with Jinja; the
+    files of a folder, ``"k8s/"``, are read in name order without Jinja). Every document is validated, and checked by a server-side
     dry run, before anything is written: a broken document, an uninstalled custom kind or a
     field conflict fails the task with the cluster unchanged. Objects are applied
     Namespaces first, then CRDs (waited for until Established when their custom resources
@@ -168,7 +168,8 @@ class ApplyManifestsOperator(ManifestTemplating, KubernetesOperator):
         counts = {"create": 0, "change": 0, "unchanged": 0}
         for item in ordered:
             proposed = item.result if item.result is not None else item.body
-            diff = manifest_diff(item.live, proposed, label=item.label)
+            source = "dry-run" if item.result is not None else "manifest"
+            diff = manifest_diff(item.live, proposed, label=item.label, source=source)
             note = f" (not checked by the server: {'; '.join(item.notes)})" if item.notes else ""
             if item.live is None:
                 counts["create"] += 1

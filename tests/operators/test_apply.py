@@ -319,3 +319,19 @@ def test_a_readiness_timeout_says_what_was_still_pending(airflow_conn: str, hook
     )
     assert "updated replicas are available" in str(failure.value) or "new replicas" in str(failure.value)
     assert hook.get_or_none("v1", "ConfigMap", "other") is not None  # applied; only the wait gave up
+
+
+def test_dry_run_of_a_crd_batch_shows_what_the_server_cannot_check_yet(
+    airflow_conn: str, hook: ClusterHook, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "dags" / "k8s_manifests" / "servicemonitor.yaml"
+    refs = ApplyManifestsOperator(task_id="apply", manifests=str(path), dry_run=True).execute({})
+    assert [r["uid"] for r in refs] == [None, None]  # nothing exists
+    assert hook.list("apiextensions.k8s.io/v1", "CustomResourceDefinition") == []
+    out = capfd.readouterr().out
+    assert "+++ dry-run CustomResourceDefinition servicemonitors.monitoring.coreos.com" in out
+    assert "ServiceMonitor default/web would be created (not checked by the server: its " \
+           "CustomResourceDefinition is created in this batch)" in out  # fmt: skip
+    assert "+++ manifest ServiceMonitor default/web" in out
