@@ -56,11 +56,15 @@ def test_deferrable_sensor_uses_the_trigger(batch: client.BatchV1Api, tmp_path: 
     assert JobSensor(task_id="wait", name="ext", deferrable=True).execute({}) is None
 
 
-def test_deferrable_sensor_fails_on_job_failure_and_times_out(batch: client.BatchV1Api) -> None:
-    create_job(batch, "bad", "exit 1", backoffLimit=0)
+def test_deferrable_sensor_fails_on_job_failure_and_times_out(
+    batch: client.BatchV1Api, tmp_path: Path
+) -> None:
+    gate = tmp_path / "go"
+    create_job(batch, "bad", f"until [ -e {gate} ]; do sleep 0.05; done; exit 1", backoffLimit=0)
     sensor = JobSensor(task_id="wait", name="bad", deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
+    gate.touch()
     event = run_trigger(deferred.value.trigger)
     assert event["status"] == "failed"
     with pytest.raises(KubernetesTaskFailed, match="BackoffLimitExceeded"):
