@@ -131,7 +131,7 @@ class ApplyManifestsOperator(ManifestTemplating, KubernetesOperator):
 
     def on_wait_timeout(self, context: Context, message: str) -> Any:
         pending = self._ready_trigger.pending if self._ready_trigger is not None else {}
-        still = "; ".join(f"{label}: {text}" for label, text in pending.items())
+        still = "; ".join(pending.values())
         raise KubernetesTaskFailed(
             f"{self.task_id}: {message} waiting for readiness" + (f" ({still})" if still else "")
         )

@@ -70,7 +70,7 @@ class ResourcesReadyTrigger(KubernetesTrigger):
         else:
             watched = target
             check = object_judge(target)
-        self.pending[target.label] = "waiting"
+        self.pending[target.label] = f"{target.label}: not looked at yet"
 
         def log(message: str) -> None:
             self.pending[target.label] = message
