@@ -50,6 +50,12 @@ for mode in ("sync", "deferred"):
         )
     dags[timeout.dag_id] = timeout
 
+with DAG("jobs_templates", schedule=None, params={"team": "data"}, catchup=False) as templates:
+    # a manifest file from the DAG folder, rendered; an argument that merely ends in .yaml stays a value
+    RunJobOperator(task_id="from_file", job_manifest="job_manifests/echo.yaml", deferrable=False)
+    RunJobOperator(task_id="yaml_argument", image=IMAGE, cmds=["echo"], arguments=["{{ params.team }}.yaml"])
+dags[templates.dag_id] = templates
+
 with DAG("jobs_mapped", schedule=None, catchup=False) as mapped:
     RunJobOperator.partial(task_id="shard", image=IMAGE, cmds=["sh", "-c"], deferrable=True).expand(
         arguments=[["echo shard-1"], ["echo shard-2"], ["echo shard-3"]]

@@ -93,3 +93,11 @@ def test_mapping_runs_one_job_per_map_index(api: client.ApiClient, emulator: Kub
     assert run.state == "success"
     assert xcoms(run) == {("shard", 0): "shard-1", ("shard", 1): "shard-2", ("shard", 2): "shard-3"}
     assert len(completed) == 3  # three distinct Job names
+
+
+def test_manifest_file_is_rendered_and_yaml_arguments_stay_values(api: client.ApiClient) -> None:
+    from tests.dags.jobs import dags
+
+    run = dags["jobs_templates"].test(run_conf={"team": "ml"})
+    assert states(run) == {"from_file": "success", "yaml_argument": "success"}
+    assert xcoms(run) == {("from_file", -1): "from manifest for ml", ("yaml_argument", -1): "ml.yaml"}
