@@ -210,7 +210,7 @@ class ApplyManifestsOperator(ManifestTemplating, KubernetesOperator):
         is Established and discovery serves the kind."""
         from airflow_k8s_workflows.kube.discovery import clear_cache
         from airflow_k8s_workflows.kube.errors import UnknownKind
-        from airflow_k8s_workflows.triggers.base import run_trigger_inline
+        from airflow_k8s_workflows.triggers.base import WaitTimeout, run_trigger_inline
 
         assert item.crd is not None
         crd_name = str((item.crd.get("metadata") or {}).get("name"))
@@ -220,7 +220,14 @@ class ApplyManifestsOperator(ManifestTemplating, KubernetesOperator):
                 kind="CustomResourceDefinition", name=crd_name, api_version=CRD_API_VERSION,
                 condition="Established", cluster=self.trigger_cluster(),
             )  # fmt: skip
-            event = run_trigger_inline(trigger, timeout=self.timeout or 120)
+            limit = self.timeout or 120
+            try:
+                event = run_trigger_inline(trigger, timeout=limit)
+            except WaitTimeout:
+                raise KubernetesTaskFailed(
+                    f"CustomResourceDefinition {crd_name} was not established within {limit:g}s; "
+                    f"{item.where} and what follows it were not applied"
+                ) from None
             raise_for_event(event)
             established.add(crd_name)
         deadline = time.monotonic() + 30
