@@ -14,8 +14,10 @@ lacks the kind is fetched again (a CRD may just have been installed), at most ev
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +33,10 @@ MISS_REFRESH = 2.0
 _Entry = tuple[float, dict[str, ApiResource]]
 _cache: dict[tuple[str, str], _Entry] = {}
 _lock = threading.Lock()
+# per event loop: the discovery request in flight for (identity, api_version)
+_inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Task[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def clear_cache(identity: str | None = None) -> None:
@@ -98,10 +104,30 @@ async def adiscover(
         return found
     if not trust_miss:
         try:
-            doc = await fetch(_call(api_version))
-            found = find_kind(_store(identity, api_version, doc), kind)
+            found = find_kind(await _fetch_once(fetch, identity, api_version), kind)
         except NotFound:
             found = None
     if found is None:
         raise UnknownKind(api_version, kind)
     return found
+
+
+async def _fetch_once(
+    fetch: Callable[[Call], Awaitable[Any]], identity: str, api_version: str
+) -> dict[str, ApiResource]:
+    """One request however many callers miss the cache at once (a triggerer starting a
+    thousand triggers would otherwise send a thousand identical discovery requests)."""
+    loop = asyncio.get_running_loop()
+    pending = _inflight.setdefault(loop, {})
+    key = (identity, api_version)
+    task = pending.get(key)
+    if task is None:
+
+        async def fetch_and_store() -> dict[str, ApiResource]:
+            return _store(identity, api_version, await fetch(_call(api_version)))
+
+        task = loop.create_task(fetch_and_store())
+        pending[key] = task
+        task.add_done_callback(lambda t: (pending.pop(key, None), t.cancelled() or t.exception()))
+    # shielded: one caller giving up must not cancel the request the others wait for
+    return await asyncio.shield(task)
