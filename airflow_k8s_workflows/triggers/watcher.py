@@ -68,6 +68,8 @@ class WatcherTrigger(KubernetesTrigger, BaseEventTrigger):
             raise ValueError(f"namespace: give a namespace or all_namespaces=True, not both ({namespace!r})")
         self.all_namespaces = bool(all_namespaces)
         self.once = bool(once)
+        self.watching = False
+        """True once the current state is judged: every later change will be seen."""
 
     # -- identity ---------------------------------------------------------------------------------
     def _own_kwargs(self) -> dict[str, Any]:
@@ -182,6 +184,7 @@ class WatcherTrigger(KubernetesTrigger, BaseEventTrigger):
             len(snapshot), len(initial),
         )  # fmt: skip
         saved_at = await self._save(store, key, detector)
+        self.watching = True
         for first in initial:
             yield first
             if self.once:

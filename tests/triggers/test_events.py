@@ -19,7 +19,7 @@ from airflow_k8s_workflows.emulator.api import CONTROLLER
 from airflow_k8s_workflows.kube import watch
 from airflow_k8s_workflows.triggers.events import KubernetesEventTrigger
 from airflow_k8s_workflows.triggers.state_store import MemoryStateStore
-from tests.triggers.watch_support import Cluster, cluster, emu, fast_watch, open_watches, start, until
+from tests.triggers.watch_support import Cluster, cluster, emu, fast_watch, start, until
 
 __all__ = ["cluster", "emu", "fast_watch"]  # fixtures
 
@@ -38,7 +38,7 @@ async def test_one_trigger_event_per_new_matching_event_with_its_payload(
     emu: KubeEmulator, cluster: Cluster
 ) -> None:
     async with start(backoff_trigger(namespace="default")) as fired:
-        await until(lambda: open_watches(emu) == 1, what="the watch")
+        await fired.ready()
         created = await cluster.event(
             "web-1.1", object_name="web-1", message="Back-off restarting failed container"
         )
@@ -67,7 +67,7 @@ async def test_one_trigger_event_per_new_matching_event_with_its_payload(
 async def test_non_matching_and_pre_existing_events_fire_nothing(emu: KubeEmulator, cluster: Cluster) -> None:
     await cluster.event("old.1", object_name="web-old")  # matches, but existed before the start
     async with start(backoff_trigger(namespace="default")) as fired:
-        await until(lambda: open_watches(emu) == 1, what="the watch")
+        await fired.ready()
         await cluster.event("n.1", reason="Pulled", event_type="Normal")
         await cluster.event("n.2", event_type="Normal")  # BackOff but Normal
         await cluster.event("n.3", kind="Node")  # BackOff Warning but not a Pod
@@ -82,7 +82,7 @@ async def test_name_patterns_reasons_and_min_count(emu: KubeEmulator, cluster: C
         reasons=["BackOff", "Failed"], involved_name="re:web-[0-9]+", min_count=3, namespace="default"
     )
     async with start(trigger) as fired:
-        await until(lambda: open_watches(emu) == 1)
+        await fired.ready()
         await cluster.event("a.1", object_name="web-x", count=5)  # name does not match the regex
         await cluster.event("b.1", object_name="web-2", reason="Failed")  # count 1 < 3
         assert await cluster.bump("b.1") == 2
@@ -96,7 +96,7 @@ async def test_name_patterns_reasons_and_min_count(emu: KubeEmulator, cluster: C
 
     prefix = KubernetesEventTrigger(involved_name="api-*", namespace="default")
     async with start(prefix) as fired:
-        await until(lambda: open_watches(emu) == 1)
+        await fired.ready()
         await cluster.event("d.1", object_name="web-9")
         await cluster.event("e.1", object_name="api-7", reason="Scheduled", event_type="Normal")
         assert (await fired.next())["name"] == "e.1"
@@ -105,13 +105,9 @@ async def test_name_patterns_reasons_and_min_count(emu: KubeEmulator, cluster: C
 async def test_repeat_fires_again_only_with_fire_on_repeat(emu: KubeEmulator, cluster: Cluster) -> None:
     once = backoff_trigger(namespace="default")
     every = backoff_trigger(namespace="default", fire_on_repeat=True)
-    subscribed = watch.watch_metrics().subscribers
     async with start(once) as fired_once, start(every) as fired_every:
-        # same server-side filter: both follow one shared watch
-        await until(
-            lambda: watch.watch_metrics().subscribers - subscribed == 2 and open_watches(emu) == 1,
-            what="both subscribed to one watch",
-        )
+        await fired_once.ready()
+        await fired_every.ready()
         await cluster.event("r.1")
         assert (await fired_once.next())["count"] == 1
         assert (await fired_every.next())["count"] == 1
@@ -127,7 +123,7 @@ async def test_repeat_fires_again_only_with_fire_on_repeat(emu: KubeEmulator, cl
 async def test_a_dropped_watch_loses_nothing_and_repeats_nothing(emu: KubeEmulator, cluster: Cluster) -> None:
     before = watch.watch_metrics()
     async with start(backoff_trigger(namespace="default")) as fired:
-        await until(lambda: open_watches(emu) == 1)
+        await fired.ready()
         await cluster.event("before-drop.1")
         assert (await fired.next())["name"] == "before-drop.1"
 
@@ -153,7 +149,7 @@ async def test_a_410_relist_loses_nothing_and_repeats_nothing(emu: KubeEmulator,
     await cluster.event("old.1")
     before = watch.watch_metrics()
     async with start(backoff_trigger(namespace="default")) as fired:
-        await until(lambda: open_watches(emu) == 1)
+        await fired.ready()
         await cluster.event("seen.1")
         assert (await fired.next())["name"] == "seen.1"
 
@@ -179,7 +175,7 @@ async def test_restart_resumes_from_the_saved_position(emu: KubeEmulator, cluste
     first = backoff_trigger(namespace="default")
     first.asset_state_store = store
     async with start(first) as fired:
-        await until(lambda: open_watches(emu) == 1)
+        await fired.ready()
         await cluster.event("a.1")
         assert (await fired.next())["name"] == "a.1"
     assert store.writes >= 2 and list(store.data) == [first.state_key()]
@@ -194,7 +190,7 @@ async def test_restart_resumes_from_the_saved_position(emu: KubeEmulator, cluste
     assert second.state_key() == first.state_key()
     async with start(second) as fired:
         assert (await fired.next())["name"] == "b.1"
-        await until(lambda: open_watches(emu) == 1)
+        await fired.ready()
         await marker(cluster)
         assert (await fired.next())["name"] == "marker"
         assert fired.pending() == 0
@@ -202,7 +198,7 @@ async def test_restart_resumes_from_the_saved_position(emu: KubeEmulator, cluste
     third = backoff_trigger(namespace="default")
     third.asset_state_store = store
     async with start(third) as fired:
-        await until(lambda: open_watches(emu) == 1)
+        await fired.ready()
         await marker(cluster, "marker-2")
         assert (await fired.next())["name"] == "marker-2"  # nothing from before again
 
@@ -217,7 +213,7 @@ async def test_look_back_reports_recent_events_once(emu: KubeEmulator, cluster: 
     again = backoff_trigger(namespace="default", look_back_seconds=600)
     again.asset_state_store = store
     async with start(again) as fired:
-        await until(lambda: open_watches(emu) == 1)
+        await fired.ready()
         await marker(cluster)
         assert (await fired.next())["name"] == "marker"
 
@@ -233,7 +229,7 @@ async def test_all_namespaces_and_server_side_field_selector(emu: KubeEmulator, 
     emu.http.before.append(record)
     trigger = KubernetesEventTrigger(reasons="FailedScheduling", involved_kind="Pod", all_namespaces=True)
     async with start(trigger) as fired:
-        await until(lambda: open_watches(emu) == 1)
+        await fired.ready()
         await cluster.event("x.1", namespace="kube-system", reason="FailedScheduling")
         got = await fired.next()
         assert (got["namespace"], got["reason"]) == ("kube-system", "FailedScheduling")
@@ -243,7 +239,7 @@ async def test_all_namespaces_and_server_side_field_selector(emu: KubeEmulator, 
 async def test_once_returns_after_the_first_event(emu: KubeEmulator, cluster: Cluster) -> None:
     trigger = backoff_trigger(namespace="default", once=True)
     async with start(trigger) as fired:
-        await until(lambda: open_watches(emu) == 1)
+        await fired.ready()
         await cluster.event("only.1")
         assert (await fired.next())["name"] == "only.1"
         assert fired.task is not None

@@ -4,8 +4,8 @@ NewEventDetector decisions behind it (no cluster)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,7 +105,11 @@ def _top_level_imports(module: str) -> set[str]:
             if isinstance(item, ast.Import):
                 found.update(alias.name for alias in item.names)
             elif isinstance(item, ast.ImportFrom) and item.module is not None:
-                base = item.module if item.level == 0 else f"{package.rsplit('.', item.level - 1)[0]}.{item.module}"
+                base = (
+                    item.module
+                    if item.level == 0
+                    else f"{package.rsplit('.', item.level - 1)[0]}.{item.module}"
+                )
                 found.add(base)
     return found
 

@@ -130,8 +130,9 @@ def open_watches(emu: KubeEmulator) -> int:
 class Fired:
     """Runs ``trigger.run()`` (or any event stream) in a task; ``await next()`` per event."""
 
-    def __init__(self, stream: AsyncIterator[Any]) -> None:
+    def __init__(self, stream: AsyncIterator[Any], trigger: Any = None) -> None:
         self.stream = stream
+        self.trigger = trigger
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
         self.error: BaseException | None = None
@@ -177,6 +178,11 @@ class Fired:
     def pending(self) -> int:
         return self.queue.qsize()
 
+    async def ready(self) -> None:
+        """Until the trigger has judged the current state (later writes are changes to it)."""
+        await until(lambda: self.trigger.watching or (self.task is not None and self.task.done()),
+                    what="the trigger to watch")  # fmt: skip
+
 
 def start(trigger: BaseEventTrigger) -> Fired:
-    return Fired(trigger.run())
+    return Fired(trigger.run(), trigger)
