@@ -61,6 +61,7 @@ class Kubelet:
         self._requests: dict[str, Request] = {}
         self._unsubscribe: list[Any] = []
         self._cleanups: set[asyncio.Task[None]] = set()
+        self._retiring: set[PodWorker] = set()  # pods gone from the API whose worker is winding down
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -88,7 +89,7 @@ class Kubelet:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
-        workers = list(self.workers.values())
+        workers = [*self.workers.values(), *self._retiring]
         for worker in workers:
             worker.halt()
         processes = [
@@ -141,11 +142,15 @@ class Kubelet:
 
     def _release(self, worker: PodWorker) -> None:
         self._ips.get(worker.node.name, {}).pop(worker.uid, None)
+        self._retiring.add(worker)
 
         async def cleanup() -> None:
-            if worker._task is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait([worker._task], timeout=10)
+            try:
+                if worker._task is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait([worker._task], timeout=10)
+            finally:
+                self._retiring.discard(worker)
             await asyncio.get_running_loop().run_in_executor(None, worker.sandbox.remove)
 
         task = asyncio.get_running_loop().create_task(cleanup())

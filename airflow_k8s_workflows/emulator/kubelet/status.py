@@ -74,9 +74,10 @@ def phase(state: PodState) -> str:
     if stopped:
         if policy == "Always":
             return "Running"
-        if stopped == succeeded:
-            return "Succeeded"
-        return "Failed" if policy == "Never" else "Running"
+        done = "Succeeded" if stopped == succeeded else ("Failed" if policy == "Never" else "Running")
+        if done != "Running" and any(c.sidecar and c.is_running for c in state.init):
+            return "Running"  # not terminal while its sidecars are still being stopped
+        return done
     return "Pending"
 
 

@@ -360,9 +360,12 @@ class PodWorker:
     async def _finish(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
-        for c in self.init:
-            if c.sidecar and c.process is not None:
-                c.stopping = True
+        sidecars = [c for c in self.init if c.sidecar]
+        for c in sidecars:
+            c.stopping = True  # no restart, and an end to any back-off wait
+        self._poke()
+        for c in sidecars:
+            if c.process is not None:
                 await self._kill(c, self._grace(), f"Stopping container {c.name}")
         await asyncio.gather(*(t for t in list(self._side_tasks) if t is not asyncio.current_task()),
                              return_exceptions=True)  # fmt: skip
