@@ -57,12 +57,16 @@ def require_binary(path: str) -> str:
     return path
 
 
+try:
+    _LIBC: Any = ctypes.CDLL("libc.so.6", use_errno=True)  # loaded here: a forked child must not dlopen
+except OSError:
+    _LIBC = None
+
+
 def _die_with_parent() -> None:
     """In the child: SIGTERM when the test process dies, so a killed run leaves no server behind."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def http_json(url: str, data: bytes | None = None, timeout: float = 5) -> Any:
