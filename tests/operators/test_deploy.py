@@ -92,8 +92,11 @@ def test_never_ready_rollout_is_rolled_back_like_kubectl_rollout_undo(
     hook: ClusterHook, airflow_db: str, kubectl: Kubectl
 ) -> None:
     v1 = {name: deployment(name=name, replicas=2, progressDeadlineSeconds=20) for name in ("web", "twin")}
+    for body in v1.values():
+        body["metadata"]["annotations"] = {"team": "a"}  # rollback restores the old RS's annotations
     v2 = copy.deepcopy(v1)
     for body in v2.values():
+        body["metadata"]["annotations"] = {"team": "b"}
         body["spec"]["template"]["spec"]["containers"][0].update(
             image="busybox:2", readinessProbe=FALSE_READINESS
         )
@@ -101,7 +104,7 @@ def test_never_ready_rollout_is_rolled_back_like_kubectl_rollout_undo(
         hook.apply(body)
     rolled_out(hook, "web")
     rolled_out(hook, "twin")
-    kubectl("apply", "-f", "-", input=yaml.safe_dump(v2["twin"]))
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump(v2["twin"]))
 
     test = run_dag("deploy_manifest_sync", manifest=v2["web"])
 
@@ -118,6 +121,14 @@ def test_never_ready_rollout_is_rolled_back_like_kubectl_rollout_undo(
 
     web, twin = hook.get("apps/v1", "Deployment", "web"), hook.get("apps/v1", "Deployment", "twin")
     assert revision(web) == revision(twin) == "3"
+    assert (
+        web["metadata"]["annotations"]
+        == twin["metadata"]["annotations"]
+        == {
+            "deployment.kubernetes.io/revision": "3",
+            "team": "a",
+        }
+    )
     assert (
         web["spec"]["template"]["spec"]
         == twin["spec"]["template"]["spec"]

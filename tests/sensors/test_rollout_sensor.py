@@ -29,18 +29,27 @@ def hook(emulator: KubeEmulator, airflow_conn: str) -> ClusterHook:
     return ClusterHook()
 
 
+DEPLOYMENT_DONE = 'deployment "web" successfully rolled out'
+STATEFULSET_DONE = "partitioned roll out complete: 2 new pods have been updated..."
+DAEMONSET_DONE = 'daemon set "agent" successfully rolled out'
+
+
 @pytest.mark.parametrize(
     ("mode", "manifest", "message"),
     [
-        ("sync", deployment(replicas=3), 'deployment "web" successfully rolled out'),
-        (
-            "deferrable",
-            statefulset(replicas=2),
-            "partitioned roll out complete: 2 new pods have been updated...",
-        ),
-        ("sync", daemonset(), 'daemon set "agent" successfully rolled out'),
+        ("sync", deployment(replicas=3), DEPLOYMENT_DONE),
+        ("sync", statefulset(replicas=2), STATEFULSET_DONE),
+        ("sync", daemonset(), DAEMONSET_DONE),
+        ("deferrable", statefulset(replicas=2), STATEFULSET_DONE),
+        ("deferrable", daemonset(), DAEMONSET_DONE),
     ],
-    ids=["poke-deployment", "deferred-statefulset", "poke-daemonset"],
+    ids=[
+        "poke-deployment",
+        "poke-statefulset",
+        "poke-daemonset",
+        "deferred-statefulset",
+        "deferred-daemonset",
+    ],
 )
 def test_sensor_waits_for_the_rollout(hook: ClusterHook, airflow_db: str, mode: str, manifest: dict[str, Any],
                                       message: str) -> None:  # fmt: skip
