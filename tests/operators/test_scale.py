@@ -251,3 +251,21 @@ def test_autoscale_of_a_missing_target_creates_nothing(hook: ClusterHook) -> Non
     ):
         op.execute({})
     assert hook.list("autoscaling/v2", "HorizontalPodAutoscaler", "default") == []
+
+
+def test_a_concurrent_scale_is_not_overwritten(hook: ClusterHook, monkeypatch: pytest.MonkeyPatch) -> None:
+    hook.apply(deployment(replicas=2))
+    op = ScaleOperator(task_id="s", name="web", replicas="+1", wait=False)
+    real_get = op.hook.get
+    raced: list[bool] = []
+
+    def get_then_someone_else_scales(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        scale = real_get(*args, **kwargs)
+        if not raced:  # between our read and our write, another client scales to 5
+            raced.append(True)
+            hook.patch("apps/v1", "Deployment", "web", {"spec": {"replicas": 5}}, subresource="scale")
+        return scale
+
+    monkeypatch.setattr(op.hook, "get", get_then_someone_else_scales)
+    assert op.execute({}) == {"previous": 5, "current": 6}
+    assert spec_replicas(hook, "Deployment", "web") == 6
