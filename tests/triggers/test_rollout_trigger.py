@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,18 @@ def hook(emulator: KubeEmulator) -> ClusterHook:
 def rollout(emu: KubeEmulator, **kw: Any) -> dict[str, Any]:
     kw.setdefault("namespace", "default")
     return asyncio.run(first_event(RolloutTrigger(cluster=cluster(emu), **kw), timeout=30))
+
+
+async def watching(wait: Coroutine[Any, Any, dict[str, Any]]) -> asyncio.Future[dict[str, Any]]:
+    """Start ``wait`` and return once its watch is open: its snapshot was taken, what follows arrives
+    as events."""
+    before = watch.watch_metrics().watch_requests
+    task = asyncio.ensure_future(wait)
+    for _ in range(2000):
+        if watch.watch_metrics().watch_requests > before or task.done():
+            return task
+        await asyncio.sleep(0.01)
+    raise AssertionError("the trigger's watch did not open within 20 s")
 
 
 def test_serialize_round_trips() -> None:
@@ -145,8 +158,7 @@ def test_missing_deleted_and_timeout(emulator: KubeEmulator, hook: ClusterHook) 
 
     async def delete_while_waiting() -> dict[str, Any]:
         trigger = RolloutTrigger(name="web", namespace="default", cluster=cluster(emulator))
-        waiting = asyncio.ensure_future(first_event(trigger, timeout=20))
-        await asyncio.sleep(0.3)
+        waiting = await watching(first_event(trigger, timeout=20))
         await asyncio.to_thread(hook.delete, "apps/v1", "Deployment", "web", "default")
         return await waiting
 
@@ -203,9 +215,8 @@ def test_a_left_over_deadline_is_not_this_rollouts_verdict(tmp_path: Path) -> No
             trigger = RolloutTrigger(
                 name="web", namespace="default", cluster=cluster(emu), stale_deadline=marker
             )
-            waiting = asyncio.ensure_future(first_event(trigger, timeout=20))
-            await asyncio.sleep(0.3)
-            assert not waiting.done(), "the left-over deadline must not end the wait"
+            # the snapshot (still the left-over deadline) is judged before any change arrives
+            waiting = await watching(first_event(trigger, timeout=20))
             done = {**status, "replicas": 1, "conditions": [
                 {**stuck, "status": "True", "reason": "NewReplicaSetAvailable",
                  "message": 'ReplicaSet "web-good" has successfully progressed.'}]}  # fmt: skip
