@@ -112,7 +112,7 @@ class ChangeDetector:
         event_types: Sequence[str] = EVENT_TYPES,
         redact: bool = False,
         window: int = 200,
-        persisted: int = 400,
+        persisted: int = 300,
         memory: int = 100_000,
     ) -> None:
         if fire_on not in FIRE_ON:

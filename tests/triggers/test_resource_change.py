@@ -314,3 +314,24 @@ def test_serialize_is_deterministic_and_minimal() -> None:
                       "kubernetes_conn_id": "kubernetes_default", "namespace": "prod"}  # fmt: skip
     assert ResourceChangeTrigger(**kwargs).serialize() == (classpath, kwargs)
     assert t.shared_stream_key() != ResourceChangeTrigger(kind="Job", namespace="prod").shared_stream_key()
+    from airflow.sdk import Asset, AssetWatcher
+
+    Asset("deployments-down", watchers=[AssetWatcher(name="down", trigger=t)])  # a BaseEventTrigger
+
+
+def test_the_persisted_state_stays_small() -> None:
+    import json
+
+    from airflow_k8s_workflows.kube.conditions import parse_wait_for
+    from airflow_k8s_workflows.kube.transitions import ChangeDetector
+
+    detector = ChangeDetector(predicate=parse_wait_for(condition="Available=False"))
+    detector.start([])
+    for i in range(5000):
+        obj = {"metadata": {"uid": f"{i:08d}-aaaa-bbbb-cccc-dddddddddddd", "namespace": "production-workloads",
+                            "name": f"deployment-with-a-rather-long-name-{i}", "resourceVersion": str(10 + i)},
+               "status": {"conditions": [{"type": "Available", "status": "False"}]}}  # fmt: skip
+        detector.feed("ADDED", obj)
+    state = detector.state()
+    assert len(state["objects"]) == 300 and len(state["recent"]) == 200
+    assert len(json.dumps(state)) < 60_000  # [state_store] max_value_storage_bytes is 65535
