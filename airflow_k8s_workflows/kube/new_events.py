@@ -11,9 +11,10 @@ fires: it says yes once per new matching Event, and no for
   new count of a matching Event is one occurrence.
 
 With ``min_count=N`` an Event matches from its N-th occurrence on; the occurrence that reaches
-N is its first matching one. An Event whose history is unknown (its previous version was never
-seen, e.g. it changed while the watcher was down) counts as first matching when this version
-is the one that reached ``min_count``, or when it was created after the watcher first started.
+N is its first matching one. An Event whose history is unknown counts as first matching when
+this version is the one that reached ``min_count``; when it changed while the watcher was down,
+also when it was created after the watcher first started. (While watching, an unknown Event
+was seen before and forgotten — the match memory is bounded — so it is not news.)
 
 Example::
 
@@ -145,7 +146,7 @@ class NewEventDetector:
             if self.cursor.seen_before(event):
                 self._matched[object_uid(event)] = self.filter.matches(event)
                 continue
-            if self._consider(event, new_object=False):
+            if self._consider(event, new_object=False, catching_up=True):
                 fired.append(event)
         return fired
 
@@ -156,9 +157,9 @@ class NewEventDetector:
             return False
         if self.cursor.seen_before(event):
             return False
-        return self._consider(event, new_object=event_type == "ADDED")
+        return self._consider(event, new_object=event_type == "ADDED", catching_up=False)
 
-    def _consider(self, event: Mapping[str, Any], *, new_object: bool) -> bool:
+    def _consider(self, event: Mapping[str, Any], *, new_object: bool, catching_up: bool) -> bool:
         uid = object_uid(event)
         matched = self.filter.matches(event)
         previous = self._matched.get(uid)
@@ -171,15 +172,17 @@ class NewEventDetector:
             return self._fire(event)
         if previous is True:
             return False  # a repeat of an occurrence that already matched
-        if previous is None and not new_object and not self._first_match_is_new(event):
+        if previous is None and not new_object and not self._first_match_is_new(event, catching_up):
             return False
         return self._fire(event)
 
-    def _first_match_is_new(self, event: Mapping[str, Any]) -> bool:
-        """For an Event whose previous version was never seen: did its first matching
-        occurrence happen after the watcher started?"""
+    def _first_match_is_new(self, event: Mapping[str, Any], catching_up: bool) -> bool:
+        """For an Event whose previous version is unknown: did its first matching occurrence
+        happen after the watcher started?"""
         if event_count(event) <= self.filter.min_count:
             return True  # this very version reached min_count, and it is above our position
+        if not catching_up:
+            return False  # while watching we saw its earlier versions (and have since forgotten them)
         created = event_created(event)
         started = self.cursor.started_at
         return created is not None and started is not None and created > started

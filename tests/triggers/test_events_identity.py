@@ -204,6 +204,16 @@ def test_the_persisted_window_is_bounded() -> None:
     assert len(json.dumps(state)) < 4000
 
 
+def test_a_forgotten_event_does_not_fire_again_when_repeated() -> None:
+    d = NewEventDetector(EventFilter(), window=2, memory=2)
+    d.start([], now=T0)
+    later = T0 + timedelta(seconds=5)
+    assert d.feed("ADDED", ev("first", 2, created=later))
+    for i in range(3, 10):  # pushes "first" out of both the match memory and the fired window
+        assert d.feed("ADDED", ev(f"other-{i}", i, created=later))
+    assert not d.feed("MODIFIED", ev("first", 10, count=2, created=later))
+
+
 @pytest.mark.parametrize("event_type", ["ADDED", "MODIFIED"])
 def test_deleted_events_are_forgotten(event_type: str) -> None:
     d = NewEventDetector(EventFilter())
