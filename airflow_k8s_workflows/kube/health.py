@@ -11,7 +11,8 @@ What counts as a problem:
   ``restart_threshold`` times whose last restart is recent (warning). Pods owned by a Job are
   judged through their Job.
 * **Deployments / StatefulSets** below desired availability (critical when none is available or
-  the rollout exceeded its progress deadline, ``kube.rollout``; else warning).
+  the rollout exceeded its progress deadline as ``kube.rollout.rollout_status`` judges it; else
+  warning).
 * **Jobs** that failed (``kube.jobs``; critical), optionally only within ``failed_job_window``.
 * **Warning Events** that last happened within ``warning_events`` (warning), one problem per
   (object, reason); Events about an object that already has a problem are folded into it.
@@ -36,7 +37,7 @@ from .events import event_count
 from .jobs import job_outcome
 from .new_events import event_last_seen
 from .pods import diagnose_pod, parse_time
-from .rollout import TIMED_OUT_REASON
+from .rollout import TIMED_OUT_REASON, rollout_status
 
 __all__ = ["HealthProblem", "HealthReport", "judge_cluster"]
 
@@ -214,16 +215,20 @@ def _workload_problem(kind: str, obj: Mapping[str, Any]) -> HealthProblem | None
         available = _int(status.get("availableReplicas"))
     else:
         available = _int(status.get("availableReplicas"), _int(status.get("readyReplicas")))
-    progressing = _condition(obj, "Progressing")
-    deadline = progressing is not None and progressing.get("reason") == TIMED_OUT_REASON
+    try:
+        rollout = rollout_status(obj)
+    except ValueError:
+        rollout = None
+    deadline = rollout is not None and rollout.failed and rollout.reason == TIMED_OUT_REASON
     if available >= desired and not deadline:
         return None
     text = f"{available}/{desired} replicas available"
     reason = "ReplicasUnavailable"
     detail = _condition(obj, "Available")
     if deadline:
+        progressing = _condition(obj, "Progressing") or {}
         reason = TIMED_OUT_REASON
-        text += f"; {progressing.get('message') or 'the rollout exceeded its progress deadline'}"  # type: ignore[union-attr]
+        text += f"; {progressing.get('message') or rollout.message}"  # type: ignore[union-attr]
     elif detail is not None and detail.get("status") == "False":
         text += f"; Available=False {detail.get('reason') or ''}: {detail.get('message') or ''}".rstrip(": ")
     severity: Severity = "critical" if available == 0 or deadline else "warning"

@@ -156,6 +156,11 @@ def test_workloads_below_desired_availability() -> None:
         ("warning", "StatefulSet", "db", "ReplicasUnavailable"),
     }
     assert next(p for p in report.problems if p.name == "degraded").message == "2/3 replicas available"
+    # a new spec not yet observed: the old deadline condition no longer counts (kubectl rollout status)
+    updated = dep("updated", 2, 2, reason="ProgressDeadlineExceeded")
+    updated["metadata"]["generation"] = 2
+    updated["status"]["observedGeneration"] = 1
+    assert judge(deployments=[updated]).healthy
 
 
 def test_warning_events_grouped_windowed_folded_and_scoped() -> None:
