@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
-MARK = "@@job-waits@@ "
-"""Prefix of the worker's protocol lines (the triggers' own log lines go to stdout too)."""
+REPORT_FD_ENV = "JOB_WAITS_REPORT_FD"
+"""The worker reports on this pipe; its stdout (the triggers' log lines) goes to a file."""
 
 
 # -- the emulator, in its own process -----------------------------------------------------------------
@@ -145,12 +145,16 @@ def create_jobs(api: Any, namespace: str, n: int, fifo: Path) -> list[dict[str, 
     return jobs
 
 
-def read_marked(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith(MARK):
-            return line[len(MARK) :].strip()
-    raise RuntimeError(f"the worker exited ({proc.wait()}) without reporting")
+def report(message: str) -> None:
+    """Worker side: one line to the orchestrator."""
+    os.write(int(os.environ[REPORT_FD_ENV]), (message + "\n").encode())
+
+
+def read_report(reports: Any, proc: subprocess.Popen[bytes]) -> str:
+    line = reports.readline()
+    if not line:
+        raise RuntimeError(f"the worker exited ({proc.wait()}) without reporting; see its log")
+    return str(line).strip()
 
 
 def open_gate(fifo: Path, hold: float = 2.0) -> None:
@@ -210,7 +214,7 @@ async def wait_all(triggers: list[Any], names: list[str]) -> tuple[dict[str, flo
 
     tasks = [asyncio.ensure_future(one(t, n)) for t, n in zip(triggers, names, strict=True)]
     await asyncio.sleep(3)  # every trigger has made its first request
-    print(MARK + "waiting", flush=True)
+    report("waiting")
     await asyncio.gather(*tasks)
     return received, statuses
 
@@ -222,11 +226,11 @@ def worker(args: argparse.Namespace) -> None:
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     received, statuses = asyncio.run(wait_all(triggers, [j["name"] for j in jobs]))
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    print(MARK + json.dumps({
+    report(json.dumps({
         "received": received, "statuses": statuses,
         "cpu": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),
         "peak_rss_kib": cpu1.ru_maxrss, "rss_before_kib": rss0,
-    }), flush=True)  # fmt: skip
+    }))  # fmt: skip
 
 
 # -- one contender ---------------------------------------------------------------------------------------
@@ -238,22 +242,25 @@ def run_contender(emu: Emulator, api: Any, kind: str, n: int, workdir: Path, hol
     jobs = create_jobs(api, namespace, n, fifo)
     jobs_file = workdir / f"jobs-{namespace}.json"
     jobs_file.write_text(json.dumps(jobs))
-    env = {**os.environ, "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(
+    read_fd, write_fd = os.pipe()
+    env = {**os.environ, REPORT_FD_ENV: str(write_fd), "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(
         {"conn_type": "kubernetes", "extra": {"kube_config_path": str(emu.kubeconfig)}})}  # fmt: skip
     requests_before = emu.requests()
     started = time.time()
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE), "--worker", kind, "--namespace", namespace, "--jobs", str(jobs_file),
-         "--kubeconfig", str(emu.kubeconfig)],
-        stdout=subprocess.PIPE, env=env, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    if read_marked(proc) != "waiting":
-        raise RuntimeError("the worker did not start its triggers")
-    print(f"[{kind} n={n}] all triggers waiting; the Jobs run {hold:g} s more", flush=True)
-    time.sleep(hold)
-    open_gate(fifo)
-    result = json.loads(read_marked(proc))
+    with open(workdir / f"worker-{namespace}.log", "wb") as worker_log:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE), "--worker", kind, "--namespace", namespace, "--jobs", str(jobs_file),
+             "--kubeconfig", str(emu.kubeconfig)],
+            stdout=worker_log, stderr=subprocess.STDOUT, env=env, pass_fds=(write_fd,),
+        )  # fmt: skip
+    os.close(write_fd)
+    with os.fdopen(read_fd, "r") as reports:
+        if read_report(reports, proc) != "waiting":
+            raise RuntimeError("the worker did not start its triggers")
+        print(f"[{kind} n={n}] all triggers waiting; the Jobs run {hold:g} s more", flush=True)
+        time.sleep(hold)
+        open_gate(fifo)
+        result = json.loads(read_report(reports, proc))
     proc.wait(60)
     ended = time.time()
     requests = emu.requests() - requests_before
