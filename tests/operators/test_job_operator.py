@@ -132,11 +132,17 @@ def test_backoff_limit_failure_names_reason_pod_problem_logs_and_events(api: cli
     script = "for i in $(seq 1 30); do echo log-$i; done; echo 'fatal: disk full' >&2; exit 3"
     op = RunJobOperator(task_id="fails", image=IMAGE, cmds=sh(script), backoff_limit=1, deferrable=False)
     ctx = context("fails")
-    with pytest.raises(KubernetesTaskFailed) as failed:
+    with captured_task_log() as log, pytest.raises(KubernetesTaskFailed) as failed:
         op.execute(ctx)
     message = str(failed.value)
     [job] = jobs_of(api, ctx)  # kept for inspection (cleanup="on_success")
     name = job["metadata"]["name"]
+    # both pods (the first and its replacement) are in the task log, every line once
+    pods = sorted(p.metadata.name for p in pods_of(api, job["metadata"]["uid"]))
+    assert len(pods) == 2
+    expected = [f"log-{i}" for i in range(1, 31)] + ["fatal: disk full"]
+    for pod in pods:
+        assert [m.split("] ", 1)[1] for m in log.messages(f"[{pod}] ")] == expected
     assert message.startswith(
         f"Job {NS}/{name} failed: BackoffLimitExceeded: Job has reached the specified backoff limit"
     )
