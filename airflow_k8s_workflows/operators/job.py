@@ -326,6 +326,13 @@ class RunJobOperator(KubernetesOperator):
                 self.log.info("Deleted Job %s/%s and its pods", namespace, name)
             raise KubernetesTaskFailed(f"{event.get('message')}; the Job was deleted")
         if job is None or uid is None:
+            if status == "success":  # e.g. ttlSecondsAfterFinished removed it right away
+                self.log.warning(
+                    "Job %s/%s succeeded but is gone already: no result to read from its pods",
+                    namespace,
+                    name,
+                )
+                return None
             raise KubernetesTaskFailed(str(event.get("message") or f"Job {namespace}/{name} is gone"))
 
         mark_checked(self.hook, name, namespace, uid)

@@ -90,6 +90,17 @@ def job_or_none(api: client.ApiClient, name: str, namespace: str = NS) -> dict[s
         raise
 
 
+async def until(predicate: Any, timeout: float = 20.0, what: str = "") -> Any:
+    """Async tests: poll ``predicate`` until truthy (fails the test after ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
 def run_trigger(trigger: Any, timeout: float = 60) -> dict[str, Any]:
     """What the triggerer does with a deferred task's trigger: rebuild it from its
     serialized kwargs, run it to its first event."""

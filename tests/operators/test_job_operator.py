@@ -3,6 +3,7 @@ adoption, cleanup, kill, and bad input refused before anything reaches the clust
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from tests.operators.job_support import (
     jobs_of,
     pods_of,
     run_trigger,
+    until,
 )
 
 IMAGE = "busybox:1.36"
@@ -360,3 +362,27 @@ def test_bad_manifests_fail_before_any_write(
     assert str(err.value).startswith(f"{field}: "), str(err.value)
     assert emulator.http.counter.total(verb="create") == 0
     assert all_jobs(api) == []
+
+
+async def test_a_job_removed_by_its_ttl_right_after_success_still_succeeds(
+    api: client.ApiClient, tmp_path: Path
+) -> None:
+    from airflow_k8s_workflows.kube import watch
+    from airflow_k8s_workflows.triggers.base import first_event
+
+    gate = tmp_path / "go"
+    op = RunJobOperator(task_id="ttl", image=IMAGE, cmds=sh(f"until [ -e {gate} ]; do sleep 0.05; done"),
+                        ttl_seconds_after_finished=0, deferrable=True)  # fmt: skip
+    ctx = context("ttl")
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(ctx)
+    lists = watch.watch_metrics().list_requests
+    waiting = asyncio.ensure_future(first_event(deferred.value.trigger, 30))
+    await until(
+        lambda: watch.watch_metrics().list_requests > lists, what="the trigger holding the Job's state"
+    )
+    gate.touch()
+    event = await waiting
+    assert event["status"] == "success"
+    await until(lambda: not jobs_of(api, ctx), what="the TTL controller deleting the Job")
+    assert op.execute_complete(ctx, event) is None
