@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium)
+DEBIAN_PACKAGES=(prometheus prometheus-alertmanager chromium docker-compose)
 PYTHON=${PYTHON:-python3}
 
 missing=()
