@@ -75,13 +75,15 @@ def _connection_ids_used_by_dags() -> set[str]:
     for path in (REPO / "dags").glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.keyword) and node.arg and node.arg.endswith("conn_id"):
-                if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-                    used.add(node.value.value)
+            if (
+                isinstance(node, ast.keyword)
+                and str(node.arg).endswith("conn_id")
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                used.add(node.value.value)
         source = path.read_text()
-        if re.search(
-            r"\b(Operator|Sensor|Trigger|KubernetesEventNotifier)\b|Operator\(|Sensor\(|Trigger\(", source
-        ):
+        if "airflow_k8s_workflows" in source:
             used.add("kubernetes_default")
         if "PrometheusQuerySensor" in source:
             used.add("prometheus_default")
