@@ -28,7 +28,7 @@ os.environ.update(
 
 import pytest  # noqa: E402
 
-from airflow_k8s_workflows.emulator import KubeEmulator
+from airflow_k8s_workflows.emulator import KubeEmulator  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
