@@ -14,10 +14,22 @@ if TYPE_CHECKING:
 __all__ = ["AutoscaleOperator", "ScaleOperator"]
 
 _CONFLICT_RETRIES = 5
+_STATE_KEY = "scale"
 
 
 def _templated(*values: Any) -> bool:
     return any(isinstance(v, str) and "{{" in v for v in values)
+
+
+def _remembered_count(store: Any, kind: str, name: str, namespace: str) -> int | None:
+    """The replicas an earlier try of this task instance found before it scaled (task state store)."""
+    saved = store.get(_STATE_KEY, None) if store is not None else None
+    if not isinstance(saved, dict) or (saved.get("kind"), saved.get("name"), saved.get("namespace")) != (
+        kind, name, namespace,
+    ):  # fmt: skip
+        return None
+    previous = saved.get("previous")
+    return previous if isinstance(previous, int) else None
 
 
 def _check_target(kind: Any, name: Any, verb: str) -> tuple[str, str]:
@@ -105,6 +117,8 @@ class ScaleOperator(KubernetesOperator):
 
         kind, name, request, low, high = self._checked()
         namespace = self.resolved_namespace
+        store = context.get("task_state_store") if context else None
+        remembered = _remembered_count(store, kind, name, namespace)
         for attempt in range(_CONFLICT_RETRIES):
             try:
                 scale = self.hook.get("apps/v1", kind, name, namespace, subresource="scale")
@@ -112,10 +126,18 @@ class ScaleOperator(KubernetesOperator):
                 raise KubernetesTaskFailed(
                     f'name: {kind} "{name}" not found in namespace "{namespace}"'
                 ) from None
-            current = int((scale.get("spec") or {}).get("replicas") or 0)
+            live = int((scale.get("spec") or {}).get("replicas") or 0)
+            # A retry or a cleared task counts from the replicas before its first try: "+2" is
+            # applied once, and "previous" stays the count to scale back to.
+            current = remembered if remembered is not None else live
             target = target_replicas(request, current, low, high)
-            if target == current:
-                self.log.info('%s "%s" already has %d replicas', kind, name, current)
+            if remembered is None and store is not None:
+                store.set(
+                    _STATE_KEY, {"kind": kind, "name": name, "namespace": namespace, "previous": current}
+                )
+                remembered = current
+            if target == live:
+                self.log.info('%s "%s" already has %d replicas', kind, name, live)
                 break
             body = {"metadata": {"resourceVersion": scale["metadata"]["resourceVersion"]},
                     "spec": {"replicas": target}}  # fmt: skip
@@ -125,7 +147,7 @@ class ScaleOperator(KubernetesOperator):
                 if attempt == _CONFLICT_RETRIES - 1:
                     raise
                 continue
-            self.log.info('%s "%s" scaled from %d to %d replicas', kind, name, current, target)
+            self.log.info('%s "%s" scaled from %d to %d replicas', kind, name, live, target)
             break
         result = {"previous": current, "current": target}
         if not self.wait_for_ready:

@@ -48,6 +48,22 @@ for mode in ("sync", "deferrable"):
         RolloutSensor(task_id="rolled_out", kind="{{ params.kind }}", name="{{ params.name }}",
                       deferrable=deferrable, poke_interval=0.2, timeout=60)  # fmt: skip
 
+
+class _ScaleThenFailFirstTry(ScaleOperator):
+    """Scales, then loses its first try (as a worker dying after the patch would)."""
+
+    def execute(self, context):  # type: ignore[no-untyped-def]
+        result = super().execute(context)
+        if context["ti"].try_number == 1:
+            raise RuntimeError("first try lost after scaling")
+        return result
+
+
+with DAG("scale_retry", schedule=None, params={"name": "web"}) as dag:
+    DAGS[dag.dag_id] = dag
+    _ScaleThenFailFirstTry(task_id="scale_up", name="{{ params.name }}", replicas="+2", max_replicas=10,
+                           retries=1, retry_delay=0, timeout=60)  # fmt: skip
+
 with DAG("autoscale", schedule=None, params={"name": "web", "min": 1, "max": 4, "cpu": 50}) as dag:
     DAGS[dag.dag_id] = dag
     AutoscaleOperator(task_id="autoscale", name="{{ params.name }}", min_replicas="{{ params.min }}",

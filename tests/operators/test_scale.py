@@ -77,6 +77,17 @@ def test_scale_up_then_back_to_previous_through_xcom(
     assert wait_for(lambda: ready_pods(hook, manifest["spec"]["selector"]["matchLabels"]["app"]) == 2)
 
 
+def test_a_retry_applies_a_relative_change_once_and_keeps_the_first_previous(
+    hook: ClusterHook, airflow_db: str
+) -> None:
+    hook.apply(deployment(replicas=2))
+    test = run_dag("scale_retry", name="web")
+    ti = task_instance(test.run, "scale_up")
+    assert (ti.state, ti.try_number) == ("success", 2)
+    assert spec_replicas(hook, "Deployment", "web") == 4  # not 6: "+2" once
+    assert xcom_result(test.run, "scale_up") == {"previous": 2, "current": 4}
+
+
 def test_relative_changes_are_clamped_and_replicasets_scale(hook: ClusterHook) -> None:
     hook.apply(deployment(replicas=2))
     up = ScaleOperator(task_id="u", name="web", replicas="+5", max_replicas=3, deferrable=False)
