@@ -43,7 +43,7 @@ with DAG(
     max_active_runs=1,
     doc_md=__doc__,
     tags=["kubernetes", "health", "alerting"],
-):
+) as dag:
     ClusterHealthOperator(
         task_id="check_cluster",
         namespaces=None,

@@ -66,7 +66,7 @@ with DAG(
     max_active_runs=1,
     doc_md=__doc__,
     tags=["kubernetes", "events", "remediation"],
-):
+) as dag:
 
     @task
     def diagnose(**context: Any) -> list[dict[str, str]]:
