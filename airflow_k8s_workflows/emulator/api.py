@@ -23,7 +23,7 @@ from .clock import Clock, rfc3339
 from .errors import ApiError, Cause
 from .registry import Registry, ResourceType
 from .selectors import FieldSelector, LabelSelector, object_matcher
-from .store import Store, Stored, clone, dumps
+from .store import Change, ObjKey, Store, Stored, clone, dumps
 from .strategy import Strategy, strategy_for
 
 Obj = dict[str, Any]
@@ -178,6 +178,43 @@ class ApiServer:
         items.sort(key=lambda s: (s.obj["metadata"].get("namespace", ""), s.obj["metadata"]["name"]))
         return items
 
+    def select_at(
+        self,
+        rt: ResourceType,
+        rv: int,
+        namespace: str | None = None,
+        label_selector: str | LabelSelector | None = None,
+        field_selector: str | FieldSelector | None = None,
+    ) -> list[Stored]:
+        """:meth:`select` as the objects were at resourceVersion ``rv`` (a consistent snapshot,
+        as etcd serves a paginated list). The history must still reach back to ``rv``."""
+        rs = self.store.resource(rt.key)
+        earliest: dict[ObjKey, Change] = {}
+        for change in rs.since(rv):
+            earliest.setdefault(change.key, change)
+        if not earliest:
+            return self.select(rt, namespace, label_selector, field_selector)
+        label = (
+            label_selector
+            if isinstance(label_selector, LabelSelector)
+            else LabelSelector.parse(label_selector)
+        )
+        fields = (
+            field_selector
+            if isinstance(field_selector, FieldSelector)
+            else FieldSelector.parse(field_selector, rt.field_selectors)
+        )
+        matcher = object_matcher(label, fields)
+        ns = namespace if rt.namespaced else None
+        items = [s for k, s in rs.objects.items() if k not in earliest and (ns is None or k[0] == ns)]
+        for key, change in earliest.items():
+            # the version before the first change after rv is the one that existed at rv
+            if change.old is not None and (ns is None or key[0] == ns):
+                items.append(Stored(change.old, dumps(change.old)))
+        items = [s for s in items if matcher(s.obj)]
+        items.sort(key=lambda s: (s.obj["metadata"].get("namespace", ""), s.obj["metadata"]["name"]))
+        return items
+
     def list_objects(
         self,
         rt: ResourceType,
@@ -196,8 +233,10 @@ class ApiServer:
         limit: int | None,
         continue_token: str | None,
     ) -> tuple[list[Stored], str, str | None, int | None]:
-        """One page of a list: (items, resourceVersion, continue, remainingItemCount)."""
-        items = self.select(rt, namespace, label_selector, field_selector)
+        """One page of a list: (items, resourceVersion, continue, remainingItemCount).
+
+        Every page shows the objects as they were at the first page's resourceVersion (a
+        consistent snapshot, as etcd serves it) until compaction passes it (then 410)."""
         list_rv = str(self.store.rv)
         start = 0
         if continue_token:
@@ -213,8 +252,11 @@ class ApiServer:
                     "The provided continue parameter is too old to display a consistent list result. "
                     "You can start a new list without the continue parameter."
                 )
+            items = self.select_at(rt, int(list_rv), namespace, label_selector, field_selector)
             keys = [(s.obj["metadata"].get("namespace", ""), s.obj["metadata"]["name"]) for s in items]
             start = next((i for i, k in enumerate(keys) if k > after), len(keys))
+        else:
+            items = self.select(rt, namespace, label_selector, field_selector)
         if not limit or limit <= 0:
             return items[start:], list_rv, None, None
         page = items[start : start + limit]

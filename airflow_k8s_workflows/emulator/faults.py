@@ -4,18 +4,23 @@ Set from Python (``emu.faults.set(...)``) or over HTTP (``POST /_emulator/faults
 fields as JSON; ``DELETE /_emulator/faults`` clears them)::
 
     emu.faults.set(drop_watch_every=50)                      # close every watch after 50 events
+    emu.faults.set(drop_watch_every=(20, 200), seed=7)       # ... after a random 20-200 events each
     emu.faults.set(expire_watch_resumes=2)                   # the next 2 resumed watches get 410
     emu.faults.set(errors=[{"code": 429, "count": 5, "retry_after": 1}])   # a burst of 429s
     emu.faults.set(errors=[{"code": 503, "count": 3, "verbs": ["GET"], "resources": ["jobs"]}])
+    emu.faults.set(errors=[{"code": 503, "duration": 5}])   # every API request for 5 s
     emu.faults.set(latency=0.2)                              # every request 200 ms slower
     emu.restart_api(downtime=1.0, keep_state=True)           # the API server goes away and comes back
 
 Counts are consumed per matching request; ``emu.faults.injected`` counts what was injected.
+Injected answers are counted in ``/metrics`` (``apiserver_request_total``) like real ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,13 +35,19 @@ from .store import dumps
 @dataclass
 class ErrorBurst:
     code: int
-    count: int
+    count: int | None  # None: unlimited (only with ``until``)
     retry_after: int | None = None
     verbs: tuple[str, ...] = ()  # HTTP methods (GET, POST, ...); empty = all
     resources: tuple[str, ...] = ()  # resource plural names; empty = all
+    until: float | None = None  # time.monotonic() when the burst ends; None = when the count is used up
 
-    def matches(self, method: str, path: str) -> bool:
-        if self.count <= 0:
+    def live(self, now: float) -> bool:
+        if self.until is not None and now >= self.until:
+            return False
+        return self.count is None or self.count > 0
+
+    def matches(self, method: str, path: str, now: float) -> bool:
+        if not self.live(now):
             return False
         if self.verbs and method not in self.verbs:
             return False
@@ -46,44 +57,74 @@ class ErrorBurst:
         return path.startswith(("/api/", "/apis/")) or path in ("/api", "/apis")
 
 
+DropSpec = int | tuple[int, int] | None
+
+
+def _drop_spec(value: Any) -> DropSpec:
+    """``N`` (every N events), ``[low, high]`` (a random count in that range per stream), 0 = off."""
+    if isinstance(value, bool):
+        raise ValueError(f"drop_watch_every: a count or a [low, high] range, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"drop_watch_every: must be >= 0, got {value}")
+        return value or None
+    if isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        low, high = int(value[0]), int(value[1])
+        if not 1 <= low <= high:
+            raise ValueError(f"drop_watch_every: a range needs 1 <= low <= high, got {list(value)}")
+        return (low, high)
+    raise ValueError(f"drop_watch_every: a count or a [low, high] range, got {value!r}")
+
+
 @dataclass
 class Faults:
-    drop_watch_every: int | None = None
+    drop_watch_every: DropSpec = None
     expire_watch_resumes: int = 0
     latency: float = 0.0
     bursts: list[ErrorBurst] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
+    seed: int | None = None
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+    generation: int = 0
+    """Bumped whenever the watch-drop setting changes (open streams then draw a new threshold)."""
 
     def set(
         self,
         *,
-        drop_watch_every: int | None = None,
+        drop_watch_every: int | tuple[int, int] | list[int] | None = None,
         expire_watch_resumes: int | None = None,
         latency: float | None = None,
         errors: list[dict[str, Any]] | None = None,
+        seed: int | None = None,
     ) -> None:
+        if seed is not None:
+            self.seed = int(seed)
+            self.rng.seed(self.seed)
         if drop_watch_every is not None:
-            self.drop_watch_every = drop_watch_every or None
+            self.drop_watch_every = _drop_spec(drop_watch_every)
+            self.generation += 1
         if expire_watch_resumes is not None:
-            self.expire_watch_resumes = expire_watch_resumes
+            self.expire_watch_resumes = int(expire_watch_resumes)
         if latency is not None:
-            self.latency = max(0.0, latency)
+            self.latency = max(0.0, float(latency))
         for spec in errors or []:
-            self.bursts.append(
-                ErrorBurst(
-                    code=int(spec["code"]),
-                    count=int(spec.get("count", 1)),
-                    retry_after=spec.get("retry_after"),
-                    verbs=tuple(v.upper() for v in spec.get("verbs") or ()),
-                    resources=tuple(spec.get("resources") or ()),
-                )
-            )
+            self.bursts.append(_burst(spec))
 
     def clear(self) -> None:
         self.drop_watch_every = None
+        self.generation += 1
         self.expire_watch_resumes = 0
         self.latency = 0.0
         self.bursts.clear()
+
+    def watch_drop_threshold(self) -> int | None:
+        """After how many events a watch stream is closed (drawn anew per stream and setting)."""
+        spec = self.drop_watch_every
+        if spec is None:
+            return None
+        if isinstance(spec, tuple):
+            return self.rng.randint(spec[0], spec[1])
+        return spec
 
     def take_expired_resume(self) -> bool:
         if self.expire_watch_resumes > 0:
@@ -93,12 +134,16 @@ class Faults:
         return False
 
     def error_for(self, method: str, path: str) -> ApiError | None:
+        if not self.bursts:
+            return None
+        now = time.monotonic()
         for burst in self.bursts:
-            if burst.matches(method, path):
-                burst.count -= 1
+            if burst.matches(method, path, now):
+                if burst.count is not None:
+                    burst.count -= 1
                 self.injected[f"http-{burst.code}"] += 1
                 return _burst_error(burst)
-        self.bursts = [b for b in self.bursts if b.count > 0]
+        self.bursts[:] = [b for b in self.bursts if b.live(now)]
         return None
 
     async def before_request(self, request: web.Request) -> web.StreamResponse | None:
@@ -116,22 +161,50 @@ class Faults:
         return resp
 
     def as_dict(self) -> dict[str, Any]:
+        now = time.monotonic()
+        drop = self.drop_watch_every
         return {
-            "drop_watch_every": self.drop_watch_every,
+            "drop_watch_every": list(drop) if isinstance(drop, tuple) else drop,
             "expire_watch_resumes": self.expire_watch_resumes,
             "latency": self.latency,
+            "seed": self.seed,
             "errors": [
                 {
                     "code": b.code,
                     "count": b.count,
+                    "duration": None if b.until is None else round(max(0.0, b.until - now), 3),
                     "retry_after": b.retry_after,
                     "verbs": list(b.verbs),
                     "resources": list(b.resources),
                 }
                 for b in self.bursts
+                if b.live(now)
             ],
             "injected": dict(self.injected),
         }
+
+
+def _burst(spec: dict[str, Any]) -> ErrorBurst:
+    unknown = set(spec) - {"code", "count", "duration", "retry_after", "verbs", "resources"}
+    if unknown:
+        raise ValueError(f"unknown error burst fields: {sorted(unknown)}")
+    code = int(spec["code"])
+    if not 400 <= code <= 599:
+        raise ValueError(f"code: an HTTP error status (400-599), got {code}")
+    duration = spec.get("duration")
+    until = None if duration is None else time.monotonic() + float(duration)
+    count = spec.get("count")
+    if count is None:
+        count = None if until is not None else 1
+    retry_after = spec.get("retry_after")
+    return ErrorBurst(
+        code=code,
+        count=None if count is None else int(count),
+        retry_after=None if retry_after is None else int(retry_after),
+        verbs=tuple(str(v).upper() for v in spec.get("verbs") or ()),
+        resources=tuple(spec.get("resources") or ()),
+        until=until,
+    )
 
 
 def _burst_error(burst: ErrorBurst) -> ApiError:

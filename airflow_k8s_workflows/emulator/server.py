@@ -105,6 +105,7 @@ class HttpFront:
         for hook in self.before:
             answered = await hook(request)
             if answered is not None:
+                self._count_answered(request, answered.status)
                 return answered
         path = request.path.rstrip("/") or "/"
         extra = self.extra_routes.get(path)
@@ -156,6 +157,19 @@ class HttpFront:
             log.exception("emulator: %s %s failed", request.method, request.path_qs)
             self.counter.add(verb, group, resource, sub, 500)
             return _error(errors.internal(f"emulator error: {type(e).__name__}: {e}"))
+
+    def _count_answered(self, request: web.Request, code: int) -> None:
+        """A ``before`` hook (an injected fault) answered: count it like a served request, so
+        ``apiserver_request_total`` shows every request a client sent to a resource path."""
+        parts = [p for p in request.path.split("/") if p]
+        if not parts or parts[0] not in ("api", "apis"):
+            return
+        try:
+            route = self._route(parts)
+            verb = self._verb(request, route)
+        except ApiError:
+            return  # discovery and unknown paths are not counted (as when served)
+        self.counter.add(verb, route.rt.group, route.rt.resource, route.subresource, code)
 
     def _authenticate(self, request: web.Request) -> UserInfo:
         if self.authenticate is None:
@@ -423,6 +437,9 @@ class HttpFront:
         next_bookmark = loop.time() + self.bookmark_interval
         queue = watcher.queue
         sent = 0
+        faults = self.faults
+        drop_generation = faults.generation
+        drop_after = faults.watch_drop_threshold()
         while True:
             now = loop.time()
             if now >= end:
@@ -437,10 +454,12 @@ class HttpFront:
                     await resp.write(self._bookmark(rt, self.api.store.rv, initial=False))
                     next_bookmark = loop.time() + self.bookmark_interval
                 continue
+            if faults.generation != drop_generation:  # the setting changed: count afresh from here
+                drop_generation, drop_after, sent = faults.generation, faults.watch_drop_threshold(), 0
             chunks: list[bytes] = []
             limit = 256
-            if self.faults.drop_watch_every:
-                limit = max(1, min(limit, self.faults.drop_watch_every - sent))
+            if drop_after:
+                limit = max(1, min(limit, drop_after - sent))
             while item is not None:
                 chunks.append(self._line(rt, item, fmt))
                 if queue.empty() or len(chunks) >= limit:
@@ -449,9 +468,8 @@ class HttpFront:
             if chunks:
                 await resp.write(b"".join(chunks))
                 sent += len(chunks)
-                drop_every = self.faults.drop_watch_every
-                if drop_every and sent >= drop_every:
-                    self.faults.injected["watch-drop"] += 1
+                if drop_after and sent >= drop_after:
+                    faults.injected["watch-drop"] += 1
                     return
             if item is None:
                 return

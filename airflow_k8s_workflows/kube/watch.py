@@ -188,6 +188,12 @@ def _rv(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
+def _rv_sort_key(obj: Mapping[str, Any]) -> tuple[int, int]:
+    """resourceVersion order (etcd's are integers); a non-numeric one after them, as listed."""
+    rv = _rv(obj)
+    return (0, int(rv)) if rv.isdigit() else (1, 0)
+
+
 def _resource_version_too_large(exc: KubeError) -> bool:
     causes = getattr(exc, "causes", None) or []
     return getattr(exc, "code", 0) == 504 and (
@@ -505,12 +511,19 @@ class _SharedStream:
         for k, obj in old.items():
             if k not in items:
                 self._synthetic("DELETED", obj)
+        changed: list[tuple[str, Obj]] = []
         for k, obj in items.items():
             prev = old.get(k)
             if prev is None:
-                self._synthetic("ADDED", obj)
+                changed.append(("ADDED", obj))
             elif _rv(prev) != _rv(obj):
-                self._synthetic("MODIFIED", obj)
+                changed.append(("MODIFIED", obj))
+        # A LIST is ordered by name; a watch shows changes in resourceVersion order, and
+        # subscribers that keep a position (kube.cursor.StreamCursor) treat anything at or below
+        # the highest resourceVersion they saw as seen: emit the missed changes in that order.
+        changed.sort(key=lambda change: _rv_sort_key(change[1]))
+        for event_type, obj in changed:
+            self._synthetic(event_type, obj)
 
     def _synthetic(self, event_type: str, obj: Obj) -> None:
         _METRICS.synthetic_events += 1

@@ -176,6 +176,30 @@ def test_pagination_with_continue(k8s: client.ApiClient) -> None:
     assert seen == [f"p{i}" for i in range(7)]
 
 
+def test_continue_pages_are_a_consistent_snapshot(emulator: KubeEmulator, k8s: client.ApiClient) -> None:
+    # as etcd serves them: later pages show the objects as of the first page's resourceVersion
+    v1 = client.CoreV1Api(k8s)
+    for name in ("p1", "p3", "p5", "p7"):
+        v1.create_namespaced_config_map("default", _cm(name, {"snap": "yes"}, v="old"))
+    first = v1.list_namespaced_config_map("default", limit=2, label_selector="snap")
+    assert [cm.metadata.name for cm in first.items] == ["p1", "p3"]
+    v1.create_namespaced_config_map("default", _cm("p4", {"snap": "yes"}))  # created after the list
+    v1.patch_namespaced_config_map("p5", "default", {"data": {"v": "new"}})  # changed after it
+    v1.delete_namespaced_config_map("p7", "default")  # deleted after it
+    v1.patch_namespaced_config_map("p3", "default", {"metadata": {"labels": {"snap": "no"}}})
+    rest = v1.list_namespaced_config_map(
+        "default", limit=10, label_selector="snap", _continue=first.metadata._continue
+    )
+    assert rest.metadata.resource_version == first.metadata.resource_version
+    assert [(cm.metadata.name, cm.data) for cm in rest.items] == [("p5", {"v": "old"}), ("p7", {"v": "old"})]
+    emulator.compact()
+    with pytest.raises(ApiException) as err:
+        v1.list_namespaced_config_map(
+            "default", limit=10, label_selector="snap", _continue=first.metadata._continue
+        )
+    assert err.value.status == 410 and "too old to display a consistent list" in _status(err.value)["message"]
+
+
 def test_finalizers_hold_deletion(k8s: client.ApiClient) -> None:
     v1 = client.CoreV1Api(k8s)
     v1.create_namespaced_config_map(

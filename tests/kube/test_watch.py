@@ -267,6 +267,29 @@ async def test_410_relists_and_synthesizes_the_missed_changes(emu: KubeEmulator)
     assert d["relists"] == 1 and d["list_requests"] == 2 and d["synthetic_events"] == 3
 
 
+async def test_a_relist_emits_the_missed_changes_in_resource_version_order(emu: KubeEmulator) -> None:
+    # a LIST is sorted by name; subscribers that keep a position (kube.cursor) would skip a
+    # change shown after a newer one, so the synthesized events come in resourceVersion order
+    create_cm(emu, "m", data="1")
+    async with watch.shared_watch(cluster_of(emu), CONFIGMAPS, replay_snapshot=False) as sub:
+        await until(lambda: emu.http.counter.watches_open == 1)
+
+        def missed_then_compacted() -> None:
+            for w in list(emu.http.active_watchers):
+                w.close()
+            for name in ("z", "b", "y"):
+                emu.api.create(
+                    rt(emu), "default", {"metadata": {"name": name}, "data": {"v": "1"}}, CONTROLLER
+                )
+            emu.api.mutate(rt(emu), "default", "m", lambda o: o.__setitem__("data", {"v": "2"}))
+            emu.api.create(rt(emu), "default", {"metadata": {"name": "a"}, "data": {"v": "1"}}, CONTROLLER)
+            emu.store.compact()
+
+        emu.call(missed_then_compacted)
+        got = [(t, n) for t, n, _ in await take(sub, 5)]
+        assert got == [("ADDED", "z"), ("ADDED", "b"), ("ADDED", "y"), ("MODIFIED", "m"), ("ADDED", "a")]
+
+
 @pytest.mark.parametrize("answer", ["410", "504-too-large"])
 async def test_watch_request_refused_with_an_http_status_relists(emu: KubeEmulator, answer: str) -> None:
     refused: list[str] = []

@@ -1,0 +1,140 @@
+"""Fault injection beyond the basics in test_rbac_and_faults.py: random watch drops with a seed,
+error bursts that last a time, injected answers counted in /metrics, and the admin endpoint's
+validation. Observed through real clients."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+from airflow_k8s_workflows.emulator import KubeEmulator
+from tests.helpers import wait_for
+
+
+def _admin(emu: KubeEmulator, method: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"{emu.url}/_emulator/faults", data=data, method=method)
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def _metric(emu: KubeEmulator, verb: str, resource: str, code: int) -> int:
+    text = urllib.request.urlopen(f"{emu.url}/metrics").read().decode()
+    pattern = (
+        rf'^apiserver_request_total\{{verb="{verb}",group="[^"]*",resource="{resource}",'
+        rf'subresource="[^"]*",code="{code}"\}} (\d+)$'
+    )
+    return sum(int(m) for m in re.findall(pattern, text, re.M))
+
+
+def _watch_names(v1: client.CoreV1Api, rv: str, timeout: int = 5) -> list[str]:
+    stream = watch.Watch().stream(v1.list_namespaced_config_map, "default", resource_version=rv,
+                                  timeout_seconds=timeout)  # fmt: skip
+    return [e["object"].metadata.name for e in stream]
+
+
+def test_random_watch_drops_are_drawn_per_stream_from_the_seed(
+    emulator: KubeEmulator, k8s: client.ApiClient
+) -> None:
+    v1 = client.CoreV1Api(k8s)
+    rv = v1.list_namespaced_config_map("default").metadata.resource_version
+    for i in range(30):
+        v1.create_namespaced_config_map("default", {"metadata": {"name": f"c{i:02d}"}})
+    emulator.faults.set(drop_watch_every=(3, 9), seed=42)
+    lengths = [len(_watch_names(v1, rv)) for _ in range(6)]
+    assert all(3 <= n <= 9 for n in lengths), lengths
+    assert len(set(lengths)) > 1, f"a range draws different counts: {lengths}"
+    assert emulator.faults.injected["watch-drop"] == 6
+    emulator.faults.set(seed=42)  # the same seed draws the same counts again
+    assert [len(_watch_names(v1, rv)) for _ in range(6)] == lengths
+    emulator.faults.set(drop_watch_every=0)  # off: the whole history in one stream
+    assert len(_watch_names(v1, rv, timeout=1)) == 30
+
+
+def test_turning_drops_on_counts_from_that_moment_on_open_streams(
+    emulator: KubeEmulator, k8s: client.ApiClient
+) -> None:
+    v1 = client.CoreV1Api(k8s)
+    rv = v1.list_namespaced_config_map("default").metadata.resource_version
+    seen: list[str] = []
+    stream = watch.Watch().stream(
+        v1.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=10
+    )
+    v1.create_namespaced_config_map("default", {"metadata": {"name": "before"}})
+    seen.append(next(stream)["object"].metadata.name)
+    emulator.faults.set(drop_watch_every=2)
+    for name in ("one", "two", "three"):
+        v1.create_namespaced_config_map("default", {"metadata": {"name": name}})
+    seen += [e["object"].metadata.name for e in stream]
+    assert seen == ["before", "one", "two"], "two more events after the setting changed, then closed"
+
+
+def test_an_error_burst_can_last_a_time_and_is_counted_in_metrics(
+    emulator: KubeEmulator, k8s: client.ApiClient
+) -> None:
+    v1 = client.CoreV1Api(k8s)
+    emulator.faults.set(errors=[{"code": 503, "duration": 1.0, "resources": ["configmaps"]}])
+    started = time.monotonic()
+    failures = 0
+
+    def served() -> bool:
+        nonlocal failures
+        try:
+            v1.list_namespaced_config_map("default")
+            return True
+        except ApiException as e:
+            if e.status != 503:
+                raise
+            failures += 1
+            return False
+
+    wait_for(served, timeout=10, interval=0.1, message="the burst to end")
+    assert time.monotonic() - started >= 1.0
+    assert failures >= 5 and emulator.faults.injected["http-503"] == failures
+    # injected answers are in apiserver_request_total like served ones
+    assert _metric(emulator, "LIST", "configmaps", 503) == failures
+    assert _metric(emulator, "LIST", "configmaps", 200) == 1
+    assert emulator.http.counter.total(verb="LIST", resource="configmaps") == failures + 1
+    assert _admin(emulator, "GET")[1]["errors"] == [], "an ended burst is gone"
+
+
+def test_admin_endpoint_round_trip_and_validation(emulator: KubeEmulator) -> None:
+    status, doc = _admin(emulator, "POST", {
+        "drop_watch_every": [10, 50], "seed": 3, "expire_watch_resumes": 2, "latency": 0.01,
+        "errors": [{"code": 429, "count": 4, "retry_after": 2, "verbs": ["get"], "resources": ["jobs"]},
+                   {"code": 500, "duration": 30}],
+    })  # fmt: skip
+    assert status == 200
+    assert doc["drop_watch_every"] == [10, 50] and doc["seed"] == 3 and doc["expire_watch_resumes"] == 2
+    assert doc["errors"][0] == {"code": 429, "count": 4, "duration": None, "retry_after": 2, "verbs": ["GET"],
+                                "resources": ["jobs"]}  # fmt: skip
+    assert doc["errors"][1]["count"] is None and 29 < doc["errors"][1]["duration"] <= 30
+    for bad in ({"drop_watch_every": "often"}, {"drop_watch_every": [5, 2]}, {"errors": [{"code": 200}]},
+                {"errors": [{"code": 503, "when": "now"}]}, {"nonsense": 1}):  # fmt: skip
+        status, err = _admin(emulator, "POST", bad)
+        assert status == 400 and err["message"].startswith("invalid fault specification"), (bad, err)
+    status, doc = _admin(emulator, "DELETE")
+    assert (status, doc["drop_watch_every"], doc["errors"], doc["latency"]) == (200, None, [], 0.0)
+
+
+def test_every_injected_code_is_a_status_object(emulator: KubeEmulator) -> None:
+    url = f"{emulator.url}/api/v1/namespaces/default/pods"
+    expected = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+    for code, reason in expected.items():
+        emulator.faults.set(errors=[{"code": code, "count": 1, "retry_after": 2}])
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(url)
+        body = json.loads(err.value.read())
+        assert (err.value.code, body["kind"], body["code"], body["reason"]) == (code, "Status", code, reason)
+        assert err.value.headers["Retry-After"] == "2"
