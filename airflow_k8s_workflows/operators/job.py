@@ -68,10 +68,11 @@ class RunJobOperator(KubernetesOperator):
         )
 
     **Name and adoption.** Without ``name`` the Job is named from (dag_id, task_id, run_id,
-    map_index) and labelled with them. A retry adopts the running Job; a retry after
-    failure, or a cleared task, starts a fresh Job. The Job is recorded in the task state
-    store right after it is created; a finished or already-checked Job of an earlier attempt
-    is deleted (uid precondition) before the new one is created; a create that collides
+    map_index) and labelled with them. A retry adopts the running Job, and a Job that
+    succeeded while no try was watching (its result is handed back, the work is not redone);
+    a retry after the Job failed, or a cleared task, starts a fresh Job. The Job is recorded
+    in the task state store right after it is created; a failed or already-checked Job of an
+    earlier attempt is deleted (uid precondition) before the new one is created; a create that collides
     (409) adopts the Job it collided with when it carries this task instance's labels.
 
     **Result.** The termination message (``/dev/termination-log``) of the succeeded pod's main

@@ -1,14 +1,17 @@
 """Create the task's Job, or adopt the one an earlier attempt left running: never a twin.
 
-The rule (docs/dev/airflow-notes.md §4.4): a retry adopts the running Job; a retry after
-failure, or a cleared task, starts a fresh Job.
+The rule (docs/dev/airflow-notes.md §4.4): a retry adopts the running Job, and a Job that
+succeeded while no try was there to see it (a try killed, or failed by the scheduler, between
+the Job's completion and the hand-back); a retry after the Job failed, or a cleared task whose
+Job was seen to the end, starts a fresh Job.
 
 1. Find the Job: the one recorded in the task state store (``{name, namespace, uid}``,
    written right after the create), else the Job at the deterministic name (if it carries
    this task instance's labels), else a running Job found by those labels.
-2. Adopt it only while it runs and is not annotated ``airflow-k8s-workflows.io/checked``
-   (an attempt that saw it finish sets that). A finished or checked Job belongs to an earlier
-   attempt: delete it (uid precondition), wait until it is gone, create a new one.
+2. Adopt it while it runs or once it succeeded, unless it is annotated
+   ``airflow-k8s-workflows.io/checked`` (an attempt that saw it finish sets that). A failed or
+   checked Job belongs to an earlier attempt: delete it (uid precondition), wait until it is
+   gone, create a new one.
 3. A create answered with 409 AlreadyExists (another worker, or a crash between create and
    the store write) goes back to step 2 with the Job it collided with.
 """
@@ -68,7 +71,11 @@ def mark_checked(hook: Any, name: str, namespace: str, uid: str) -> None:
 
 
 def _adoptable(job: Mapping[str, Any]) -> bool:
-    return not job_outcome(job).terminal and not is_checked(job)
+    """Running, or succeeded with nobody having handed its result back yet."""
+    if is_checked(job):
+        return False
+    outcome = job_outcome(job)
+    return not outcome.terminal or outcome.state == "succeeded"
 
 
 def _find(
@@ -140,8 +147,10 @@ def create_or_adopt(
                 )
             if _adoptable(existing):
                 log.info(
-                    "Adopting Job %s/%s (uid %s) started by try %s: it is still running",
+                    "Adopting Job %s/%s (uid %s) started by try %s: %s",
                     ex_ns, ex_name, ex_uid, _try_number(existing),
+                    "it is still running" if not job_outcome(existing).terminal
+                    else "it succeeded and its result was not handed back yet",
                 )  # fmt: skip
                 _remember(store, existing)
                 return JobHandle(ex_name, ex_ns, ex_uid, True, existing)

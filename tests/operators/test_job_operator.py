@@ -192,6 +192,32 @@ def test_a_retry_adopts_the_running_job_and_a_clear_starts_a_fresh_one(
     assert store.get(STATE_KEY)["uid"] == fresh["metadata"]["uid"]
 
 
+def test_a_retry_hands_back_the_result_of_a_job_that_succeeded_while_no_try_watched(
+    api: client.ApiClient, tmp_path: Path
+) -> None:
+    gate = tmp_path / "release"
+    cmds = sh(f"until [ -e {gate} ]; do sleep 0.05; done; echo released")
+    store = StateStore()
+
+    def attempt(try_number: int) -> tuple[RunJobOperator, dict[str, Any], TaskDeferred]:
+        op = RunJobOperator(task_id="late", image=IMAGE, cmds=cmds, deferrable=True, cleanup="never")
+        ctx = context("late", try_number=try_number, store=store)
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(ctx)
+        return op, ctx, deferred.value
+
+    _, ctx, first = attempt(1)
+    [job] = jobs_of(api, ctx)
+    gate.touch()
+    run_trigger(first.trigger)  # the Job succeeds; try 1 is killed before execute_complete
+    op2, ctx2, second = attempt(2)
+    assert second.trigger.uid == job["metadata"]["uid"]  # adopted, not run again
+    assert op2.execute_complete(ctx2, run_trigger(second.trigger)) == "released"
+    [same] = jobs_of(api, ctx)
+    assert same["metadata"]["uid"] == job["metadata"]["uid"]
+    assert same["metadata"]["annotations"][CHECKED_ANNOTATION] == "true"
+
+
 def test_concurrent_attempts_without_a_state_store_share_one_job(api: client.ApiClient) -> None:
     barrier = threading.Barrier(3)
     uids: list[str] = []
