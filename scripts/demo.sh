@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# The main job. For now: start the local Kubernetes API emulator and print how to use it
-# (the Airflow demo replaces this once the end-to-end layer lands).
+# The main job: Airflow (standalone, 127.0.0.1:8080) drives a Kubernetes cluster through this
+# provider — the local emulator unless KUBECONFIG names a cluster. See scripts/demo.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
-exec .venv/bin/airflow-k8s-emulator --port "${EMULATOR_PORT:-0}" --speed "${EMULATOR_SPEED:-5}" \
-  --kubeconfig "${KUBECONFIG_OUT:-$PWD/.airflow-demo/kubeconfig}"
+exec .venv/bin/python scripts/demo.py "$@"
