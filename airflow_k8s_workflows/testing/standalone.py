@@ -109,6 +109,10 @@ class AirflowStandalone:
     :param startup_timeout: seconds to wait for all components to be healthy.
     :param port: the API server's port on 127.0.0.1 (default: a free one).
     :param login: ``(username, password)`` of the one admin; default: no login at all.
+    :param fix_defer_race: install :mod:`airflow_k8s_workflows.testing.defer_race` in the
+        scheduler (through a ``sitecustomize`` on the components' ``PYTHONPATH``): without it a
+        deferred task whose trigger fires within seconds can be failed as "killed externally"
+        on a busy machine (an Airflow 3.3 race, apache/airflow#72716).
     """
 
     def __init__(
@@ -120,19 +124,22 @@ class AirflowStandalone:
         startup_timeout: float = 120.0,
         port: int | None = None,
         login: tuple[str, str] | None = None,
+        fix_defer_race: bool = True,
     ) -> None:
         self.home = Path(home)
         self.dags_folder = Path(dags_folder)
         self.extra_env = dict(env or {})
         self.startup_timeout = startup_timeout
         self.login = login
+        self.fix_defer_race = fix_defer_race
+        self.site_dir = self.home / "site"
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.triggerers: list[subprocess.Popen[bytes]] = []
         self.log_path = self.home / "standalone.log"
         self._token: str | None = None
-        self._client = httpx.Client(base_url=self.base_url, timeout=30)
+        self._client = httpx.Client(base_url=self.base_url, timeout=60)
         self.timings: dict[str, float] = {}
         """Seconds spent starting, restarting the triggerer and stopping (for slow-test hunting)."""
 
@@ -153,6 +160,7 @@ class AirflowStandalone:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             **self._auth_env(),
+            **self._site_env(),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2",
@@ -172,9 +180,20 @@ class AirflowStandalone:
             ),
         }
 
+    def _site_env(self) -> dict[str, str]:
+        if not self.fix_defer_race:
+            return {}
+        paths = [str(self.site_dir), *filter(None, [os.environ.get("PYTHONPATH")])]
+        return {"PYTHONPATH": os.pathsep.join(paths)}
+
     def start(self) -> AirflowStandalone:
         began = time.monotonic()
         self.home.mkdir(parents=True, exist_ok=True)
+        if self.fix_defer_race:
+            from airflow_k8s_workflows.testing.defer_race import SITECUSTOMIZE
+
+            self.site_dir.mkdir(exist_ok=True)
+            (self.site_dir / "sitecustomize.py").write_text(SITECUSTOMIZE)
         if self.login is not None:
             passwords = self.home / "simple_auth_passwords.json"
             passwords.write_text(json.dumps({self.login[0]: self.login[1]}))
@@ -335,7 +354,13 @@ class AirflowStandalone:
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
-        return self._client.request(method, f"/api/v2{path}", headers=headers, **kwargs)
+        for attempt in range(3 if method == "GET" else 1):  # a loaded machine: reads are safe to repeat
+            try:
+                return self._client.request(method, f"/api/v2{path}", headers=headers, **kwargs)
+            except httpx.TimeoutException:
+                if attempt == 2 or method != "GET":
+                    raise
+        raise AssertionError("unreachable")
 
     def get(self, path: str, **params: Any) -> Any:
         response = self.api("GET", path, params=params or None)
