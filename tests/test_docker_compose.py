@@ -92,6 +92,16 @@ def _connection_ids_used_by_dags() -> set[str]:
     return used
 
 
+def test_every_variable_the_dags_read_is_set(compose: dict[str, Any]) -> None:
+    env = compose["x-airflow-common"]["environment"]
+    read = {m for path in (REPO / "dags").glob("*.py")
+            for m in re.findall(r"var\.value\.get\('([a-z0-9_]+)'", path.read_text())}  # fmt: skip
+    assert "deploy_scale_monitor_smoke_url" in read
+    optional = {"deploy_scale_monitor_api_token"}  # has a default the demo uses
+    assert {f"AIRFLOW_VAR_{v.upper()}" for v in read - optional} <= set(env)
+    assert env["AIRFLOW_VAR_DEPLOY_SCALE_MONITOR_SMOKE_URL"].startswith("http://web.demo.svc")
+
+
 def test_every_connection_and_volume_the_dags_need_is_there(compose: dict[str, Any]) -> None:
     env = compose["x-airflow-common"]["environment"]
     defined = {k[len("AIRFLOW_CONN_") :].lower() for k in env if k.startswith("AIRFLOW_CONN_")}
