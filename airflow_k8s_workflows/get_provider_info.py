@@ -129,6 +129,8 @@ def get_provider_info() -> dict[str, Any]:
                     f"{_PKG}.triggers.events",
                     f"{_PKG}.triggers.resource_change",
                     f"{_PKG}.triggers.prometheus",
+                    f"{_PKG}.triggers.ready",
+                    f"{_PKG}.triggers.scale",
                 ],
             }
         ],
