@@ -144,7 +144,7 @@ async def test_every_event_fires_exactly_once_while_watches_drop_and_resumes_exp
         for batch, action, repeats in batches:
             if action in ("cut", "expire"):  # let the cut land on a live watch, not between two
                 await until(lambda: emu.http.active_watchers, what="a live watch to cut")
-            await asyncio.to_thread(emu.call, lambda b=batch, a=action, r=repeats: write(b, a, r))  # type: ignore[misc]
+            await asyncio.to_thread(emu.call, lambda b=batch, a=action, r=repeats: write(b, a, r))
         written = time.monotonic()
         # faults off; a last matching Event marks the end: once it fired, everything before it has
         emu.faults.clear()

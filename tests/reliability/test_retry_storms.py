@@ -64,7 +64,7 @@ def arrivals(emu: KubeEmulator, method: str, resource: str) -> list[float]:
         if request.method == method and f"/{resource}" in request.path:
             times.append(time.monotonic())
 
-    emu.http.before.insert(0, record)  # type: ignore[arg-type]
+    emu.http.before.insert(0, record)
     return times
 
 
