@@ -134,7 +134,7 @@ def apply_call(
         "PATCH",
         ref,
         name,
-        "patch",
+        "apply",  # for error messages: RBAC authorizes it as "patch" (and "create" when it creates)
         body=dict(body),
         content_type=APPLY_PATCH,
         subresource=subresource,

@@ -18,6 +18,7 @@ never another 4xx.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -131,12 +132,36 @@ class Unauthorized(KubeApiError):
         )
 
 
+# how the RBAC authorizer words a denial: ... cannot list resource "pods" in API group "" in the
+# namespace "etl" (or: at the cluster scope)
+_RBAC_DENIAL = re.compile(
+    r'cannot (?P<verb>[a-z]+) resource "(?P<resource>[^"]*)" in API group "(?P<group>[^"]*)"'
+    r'(?: in the namespace "(?P<namespace>[^"]*)"| (?P<cluster>at the cluster scope))?'
+)
+
+
 class Forbidden(KubeApiError):
+    """403: the connection's identity lacks a permission.
+
+    The message names the verb the authorizer refused (which may differ from the request's:
+    a server-side apply is authorized as ``patch``, and also as ``create`` when it creates the
+    object), the resource and the namespace, or "at the cluster scope" for a request across
+    namespaces or on a cluster-scoped kind.
+    """
+
     code = 403
 
     def describe(self) -> str:
-        verb = self.verb or "access"
-        return f"forbidden: cannot {verb} {self._target()} ({self.message})"
+        found = _RBAC_DENIAL.search(self.message)
+        verb = (found["verb"] if found else None) or self.verb or "access"
+        target = self._target()
+        if found is not None and found["cluster"] and not self.namespace:
+            target += " at the cluster scope"
+        text = f"forbidden: cannot {verb} {target}"
+        if found is None and self.verb == "apply":
+            # the API server authorizes the create an apply makes with its own, reason-less denial
+            text += '; server-side apply needs "patch", and "create" while the object does not exist yet'
+        return f"{text} ({self.message})"
 
 
 class NotFound(KubeApiError):
