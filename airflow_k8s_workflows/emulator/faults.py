@@ -97,18 +97,23 @@ class Faults:
         errors: list[dict[str, Any]] | None = None,
         seed: int | None = None,
     ) -> None:
-        if seed is not None:
-            self.seed = int(seed)
-            self.rng.seed(self.seed)
+        # validate everything first: a bad specification changes nothing
+        drop = _drop_spec(drop_watch_every) if drop_watch_every is not None else None
+        bursts = [_burst(spec) for spec in errors or []]
+        expire = int(expire_watch_resumes) if expire_watch_resumes is not None else None
+        added_latency = max(0.0, float(latency)) if latency is not None else None
+        new_seed = int(seed) if seed is not None else None
+        if new_seed is not None:
+            self.seed = new_seed
+            self.rng.seed(new_seed)
         if drop_watch_every is not None:
-            self.drop_watch_every = _drop_spec(drop_watch_every)
+            self.drop_watch_every = drop
             self.generation += 1
-        if expire_watch_resumes is not None:
-            self.expire_watch_resumes = int(expire_watch_resumes)
-        if latency is not None:
-            self.latency = max(0.0, float(latency))
-        for spec in errors or []:
-            self.bursts.append(_burst(spec))
+        if expire is not None:
+            self.expire_watch_resumes = expire
+        if added_latency is not None:
+            self.latency = added_latency
+        self.bursts.extend(bursts)
 
     def clear(self) -> None:
         self.drop_watch_every = None
@@ -209,7 +214,7 @@ def _burst(spec: dict[str, Any]) -> ErrorBurst:
 
 def _burst_error(burst: ErrorBurst) -> ApiError:
     if burst.code == 429:
-        return errors.too_many_requests(burst.retry_after or 1)
+        return errors.too_many_requests(1 if burst.retry_after is None else burst.retry_after)
     if burst.code == 503:
         err = errors.service_unavailable()
     elif burst.code == 504:

@@ -124,6 +124,8 @@ def test_admin_endpoint_round_trip_and_validation(emulator: KubeEmulator) -> Non
                 {"errors": [{"code": 503, "when": "now"}]}, {"nonsense": 1}):  # fmt: skip
         status, err = _admin(emulator, "POST", bad)
         assert status == 400 and err["message"].startswith("invalid fault specification"), (bad, err)
+    assert _admin(emulator, "POST", {"latency": 5, "errors": [{"code": 503}, {"code": 1}]})[0] == 400
+    assert _admin(emulator, "GET")[1]["latency"] == 0.01, "a bad specification changes nothing"
     status, doc = _admin(emulator, "DELETE")
     assert (status, doc["drop_watch_every"], doc["errors"], doc["latency"]) == (200, None, [], 0.0)
 
@@ -138,3 +140,8 @@ def test_every_injected_code_is_a_status_object(emulator: KubeEmulator) -> None:
         body = json.loads(err.value.read())
         assert (err.value.code, body["kind"], body["code"], body["reason"]) == (code, "Status", code, reason)
         assert err.value.headers["Retry-After"] == "2"
+    emulator.faults.set(errors=[{"code": 429}, {"code": 429, "retry_after": 0}])
+    for retry_after in ("1", "0"):  # a 429's default, and 0 when asked for
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(url)
+        assert err.value.headers["Retry-After"] == retry_after
