@@ -36,6 +36,7 @@ from airflow.sdk import BaseHook
 
 from airflow_k8s_workflows.kube.cluster import DEFAULT_NAMESPACE, ClusterConfig, resolve_cluster_config
 from airflow_k8s_workflows.kube.errors import NotFound, is_retryable
+from airflow_k8s_workflows.kube.naming import check_namespace
 from airflow_k8s_workflows.kube.resources import ApiResource, ResourceRef
 from airflow_k8s_workflows.kube.retry import RetryStats, tenacity_wait
 
@@ -187,7 +188,12 @@ class _ClusterHookBase(BaseHook):
         return cfg
 
     def get_namespace(self, namespace: str | None = None) -> str:
-        """explicit → hook's → connection extra → kubeconfig context → ``default``."""
+        """explicit → hook's → connection extra → kubeconfig context → ``default``.
+
+        Raises ``ValueError`` naming ``namespace`` when the explicit one is not a valid
+        namespace name (e.g. a templated value rendered to ``team_a``): before any request.
+        """
+        check_namespace(namespace)
         return namespace or self.namespace or self._config().namespace or DEFAULT_NAMESPACE
 
     def _config(self) -> ClusterConfig:

@@ -260,10 +260,14 @@ def _resources(value: Any) -> dict[str, Any]:
         checked = {}
         for resource, quantity in quantities.items():
             try:
-                parse_quantity(quantity)
+                amount = parse_quantity(quantity)
             except (QuantityError, TypeError, ValueError) as exc:
                 raise JobArgumentError(
                     f"{field}.{section}.{resource}", f"invalid quantity {quantity!r}: {exc}"
+                )
+            if amount < 0:
+                raise JobArgumentError(
+                    f"{field}.{section}.{resource}", f"must be greater than or equal to 0, got {quantity!r}"
                 )
             checked[str(resource)] = str(quantity)
         out[section] = checked
@@ -280,10 +284,8 @@ def build_job(args: Mapping[str, Any]) -> dict[str, Any]:
     ``backoff_limit``). Unset counts keep the API server's defaults.
     """
     image = args.get("image")
-    if not isinstance(image, str) or not image.strip():
-        raise JobArgumentError("image", f"must be a non-empty image reference, got {image!r}")
-    if image != image.strip() or any(ch.isspace() for ch in image):
-        raise JobArgumentError("image", f"must not contain whitespace, got {image!r}")
+    for problem in naming.image_reference_errors(image):
+        raise JobArgumentError("image", problem)
     container: dict[str, Any] = {"name": MAIN_CONTAINER, "image": image}
     if _given(args.get("cmds")):
         container["command"] = _str_list("cmds", args["cmds"], single_ok=False)

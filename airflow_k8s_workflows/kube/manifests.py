@@ -3,8 +3,9 @@
 * :func:`load_manifests` turns what a DAG author passes (a dict, a list, YAML text, a file or a
   folder) into a flat list of objects.
 * :func:`validate_manifest` checks one object the way the API server would reject it: names per
-  kind, namespace, labels, annotations, a few numeric ranges, then the real OpenAPI schema of its
-  kind (``kubernetes-validate``, strict: unknown fields are errors). A kind the package does not
+  kind, namespace, labels, annotations, a few numeric ranges, container images and resource
+  quantities, then the real OpenAPI schema of its kind (``kubernetes-validate``, strict:
+  unknown fields are errors). A kind the package does not
   know (a custom resource) is not an error; the result says it needs the cluster's discovery.
 * :func:`secret_values` / :func:`redact` tell callers what must never reach a log, XCom or a
   rendered template.
@@ -31,7 +32,9 @@ from airflow_k8s_workflows.kube import naming
 __all__ = [
     "ManifestCheck",
     "ManifestError",
+    "check_object_name",
     "load_manifests",
+    "name_errors",
     "needs_discovery",
     "object_ref",
     "redact",
@@ -52,6 +55,8 @@ class ManifestError(ValueError):
     ``field`` is the path from the list of documents (``documents[1].spec.replicas``), ``path``
     the path inside the object (``spec.replicas``), ``reason`` what is wrong with it.
     ``document`` is the 1-based document number, ``source`` the file it came from, if any.
+    ``parameter`` is the task argument that held the manifests (``manifests``); it leads the
+    message when set (:meth:`in_parameter`).
     """
 
     def __init__(
@@ -64,6 +69,7 @@ class ManifestError(ValueError):
         kind: str | None = None,
         name: str | None = None,
         source: str | None = None,
+        parameter: str | None = None,
     ) -> None:
         self.reason = reason
         self.path = path
@@ -71,6 +77,7 @@ class ManifestError(ValueError):
         self.kind = kind
         self.name = name
         self.source = source
+        self.parameter = parameter
         if not field:
             field = f"documents[{document - 1}]" if document is not None else ""
             if path:
@@ -87,8 +94,17 @@ class ManifestError(ValueError):
             "kind": self.kind,
             "name": self.name,
             "source": self.source,
+            "parameter": self.parameter,
         }
         return (_rebuild_manifest_error, (self.reason, kwargs))
+
+    def in_parameter(self, parameter: str) -> ManifestError:
+        """The same error, its message led by the task argument that held the manifests:
+        ``manifests: Deployment/web (document 2): spec.replicas: ...``."""
+        return ManifestError(
+            self.reason, field=self.field, path=self.path, document=self.document, kind=self.kind,
+            name=self.name, source=self.source, parameter=parameter,
+        )  # fmt: skip
 
     def _render(self) -> str:
         where = ""
@@ -99,7 +115,10 @@ class ManifestError(ValueError):
         if self.source:
             where = f"{self.source}: {where}" if where else self.source
         body = f"{self.path}: {self.reason}" if self.path else self.reason
-        return f"{where}: {body}" if where else body
+        text = f"{where}: {body}" if where else body
+        if self.parameter and not text.startswith(self.parameter):
+            text = f"{self.parameter}: {text}"
+        return text
 
 
 def _rebuild_manifest_error(reason: str, kwargs: dict[str, Any]) -> ManifestError:
@@ -134,7 +153,27 @@ def _loader() -> type:
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     class KubernetesLoader(base):  # type: ignore[valid-type,misc]
-        """Safe loader that keeps timestamps and ``=`` as strings, like sigs.k8s.io/yaml."""
+        """Safe loader that keeps timestamps and ``=`` as strings and refuses a key given twice
+        in one mapping, like sigs.k8s.io/yaml (PyYAML would silently keep the last one)."""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line)
+                except TypeError:
+                    continue  # an unhashable key: PyYAML reports it itself
+                if first != key_node.start_mark.line:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f'duplicate key "{key}" (first given on line {first + 1})',
+                        key_node.start_mark,
+                    )
+            return super().construct_mapping(node, deep=deep)
 
     KubernetesLoader.yaml_implicit_resolvers = {
         first: [
@@ -232,13 +271,24 @@ def _parse_yaml(text: str, *, source_name: str | None) -> list[Any]:
     return docs
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f'duplicate key "{key}"')
+        out[key] = value
+    return out
+
+
 def _parse_json(text: str, *, source_name: str | None) -> list[Any]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise ManifestError(
             f"line {exc.lineno}, column {exc.colno}: {exc.msg}", document=1, source=source_name
         )
+    except ValueError as exc:
+        raise ManifestError(str(exc), document=1, source=source_name)
     return data if isinstance(data, list) else [data]
 
 
@@ -363,6 +413,82 @@ _NON_NEGATIVE: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+INT32_MAX = 2**31 - 1
+
+# (group, kind) -> where its pod spec is
+_POD_SPECS: dict[tuple[str, str], str] = {
+    ("", "Pod"): "spec",
+    ("", "PodTemplate"): "template.spec",
+    ("", "ReplicationController"): "spec.template.spec",
+    ("apps", "Deployment"): "spec.template.spec",
+    ("apps", "ReplicaSet"): "spec.template.spec",
+    ("apps", "StatefulSet"): "spec.template.spec",
+    ("apps", "DaemonSet"): "spec.template.spec",
+    ("batch", "Job"): "spec.template.spec",
+    ("batch", "CronJob"): "spec.jobTemplate.spec.template.spec",
+}
+
+
+def name_errors(api_version: str, kind: str, name: str) -> list[str]:
+    """The API server's name rule for an object of ``kind`` (empty when ``name`` is valid)."""
+    return _name_errors({"apiVersion": api_version, "kind": kind}, name, prefix=False)
+
+
+def check_object_name(name: Any, field: str, *, api_version: str, kind: str) -> str:
+    """``name`` when it is a valid name for ``kind``; else ``ValueError("field: ...")``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{field}: must be a {kind} name, got {name!r}")
+    for message in name_errors(api_version, kind, name):
+        raise ValueError(f"{field}: invalid {kind} name {name!r}: {message}")
+    return name
+
+
+def _check_pod_spec(doc: Mapping[str, Any], group: str, kind: str, *, err: Any) -> None:
+    """What the API server requires of every container beyond the schema: an image, and
+    resource quantities that parse and are not negative."""
+    from airflow_k8s_workflows.kube.quantities import QuantityError, parse_quantity
+
+    where = _POD_SPECS.get((group, kind))
+    spec = _get_path(doc, where) if where else None
+    if not isinstance(spec, Mapping):
+        return
+    for key in ("initContainers", "containers"):
+        containers = spec.get(key)
+        if not isinstance(containers, list):
+            continue
+        for index, container in enumerate(containers):
+            if not isinstance(container, Mapping):
+                continue
+            path = f"{where}.{key}[{index}]"
+            image = container.get("image")
+            if image is None or (isinstance(image, str) and not image.strip()):
+                raise err(f"{path}.image", "Required value: every container needs an image")
+            if isinstance(image, str) and image != image.strip():
+                raise err(
+                    f"{path}.image",
+                    f"Invalid value: {json.dumps(image)}: must not have leading or trailing whitespace",
+                )
+            resources = container.get("resources")
+            if not isinstance(resources, Mapping):
+                continue
+            for section in ("requests", "limits"):
+                quantities = resources.get(section)
+                if not isinstance(quantities, Mapping):
+                    continue
+                for resource, quantity in quantities.items():
+                    qpath = f"{path}.resources.{section}.{resource}"
+                    try:
+                        value = parse_quantity(quantity)
+                    except QuantityError as exc:
+                        raise err(qpath, f"Invalid value: {json.dumps(_jsonable(quantity))}: {exc}")
+                    if value < 0:
+                        raise err(
+                            qpath,
+                            f"Invalid value: {json.dumps(_jsonable(quantity))}: "
+                            "must be greater than or equal to 0",
+                        )
+
+
 def _get_path(doc: Mapping[str, Any], dotted: str) -> Any:
     value: Any = doc
     for part in dotted.split("."):
@@ -469,7 +595,8 @@ def validate_manifest(
     rule (DNS-1123 subdomain for most; DNS-1123 label for Namespace, Service and StatefulSet;
     path segment for RBAC objects and PodDisruptionBudget; ≤52 for CronJob, ≤63 for Job);
     namespace a DNS-1123 label; label keys and values; annotation keys and total size (256 KiB);
-    non-negative replicas and Job counts; then the kind's OpenAPI schema in strict mode.
+    non-negative 32-bit replicas and Job counts; every container of a pod template has an image
+    and valid, non-negative resource quantities; then the kind's OpenAPI schema in strict mode.
     """
     if not isinstance(doc, Mapping):
         raise ManifestError(
@@ -499,6 +626,9 @@ def validate_manifest(
         value = _get_path(doc, dotted)
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
             raise err(dotted, f"Invalid value: {value}: must be greater than or equal to 0")
+        if isinstance(value, int) and not isinstance(value, bool) and value > INT32_MAX:
+            raise err(dotted, f"Invalid value: {value}: must fit a 32-bit integer (at most {INT32_MAX})")
+    _check_pod_spec(doc, _group(api_version), kind, err=err)
 
     if not _schema_known(api_version, kind, _schema_version(kubernetes_version)):
         return ManifestCheck(api_version, kind, name, namespace, needs_discovery=True, schema_version=None)

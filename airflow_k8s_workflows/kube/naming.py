@@ -33,10 +33,12 @@ __all__ = [
     "LABEL_PREFIX",
     "MANAGED_BY",
     "TaskIdentity",
+    "check_namespace",
     "dns1035_label_errors",
     "dns1123_label_errors",
     "dns1123_subdomain_errors",
     "identity_from_object",
+    "image_reference_errors",
     "label_value_errors",
     "path_segment_errors",
     "qualified_name_errors",
@@ -233,6 +235,28 @@ def label_value_errors(value: str) -> list[str]:
             )
         )
     return errors
+
+
+def check_namespace(value: Any, field: str = "namespace") -> str | None:
+    """``value`` when it is None/empty (use the default) or a valid namespace (a DNS-1123
+    label); else ``ValueError("namespace: invalid namespace 'x': ...")``."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: must be a namespace name (a string), got {value!r}")
+    for message in dns1123_label_errors(value):
+        raise ValueError(f"{field}: invalid namespace {value!r}: {message}")
+    return value
+
+
+def image_reference_errors(value: Any) -> list[str]:
+    """What is wrong with a container image reference as a task argument (empty when usable):
+    it must be a non-empty string without whitespace (the registry tells about the rest)."""
+    if not isinstance(value, str) or not value.strip():
+        return [f"must be a non-empty image reference, got {value!r}"]
+    if any(ch.isspace() for ch in value):
+        return [f"must not contain whitespace, got {value!r}"]
+    return []
 
 
 # --- deterministic names and labels for task instances ------------------------------------------

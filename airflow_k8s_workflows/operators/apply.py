@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_k8s_workflows.kube.diff import manifest_diff
+from airflow_k8s_workflows.kube.manifests import ManifestError
 from airflow_k8s_workflows.kube.ordering import apply_order, delete_order
 from airflow_k8s_workflows.kube.readiness import watched_kind
 from airflow_k8s_workflows.operators._manifests import (
@@ -102,8 +103,11 @@ class ApplyManifestsOperator(ManifestTemplating, KubernetesOperator):
 
     # -- execute --------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
-        docs, checks = load_checked(self.manifests, self.manifest_base_dir())
-        items, _ = resolve_items(self.hook, docs, checks, self.namespace)
+        try:
+            docs, checks = load_checked(self.manifests, self.manifest_base_dir())
+            items, _ = resolve_items(self.hook, docs, checks, self.namespace)
+        except ManifestError as e:
+            raise e.in_parameter("manifests") from None
         ordered = [items[i] for i in apply_order([item.doc for item in items])]
         self._check(ordered)
         if self.dry_run_mode:
@@ -299,8 +303,11 @@ class DeleteResourcesOperator(ManifestTemplating, KubernetesOperator):
 
     def _items(self) -> tuple[list[Item], list[Item]]:
         if self.manifests is not None:
-            docs, checks = load_checked(self.manifests, self.manifest_base_dir())
-            return resolve_items(self.hook, docs, checks, self.namespace, missing_kind_ok=True)
+            try:
+                docs, checks = load_checked(self.manifests, self.manifest_base_dir())
+                return resolve_items(self.hook, docs, checks, self.namespace, missing_kind_ok=True)
+            except ManifestError as e:
+                raise e.in_parameter("manifests") from None
         from airflow_k8s_workflows.kube.errors import UnknownKind
         from airflow_k8s_workflows.kube.kinds import KindNotServed, resolve_api_version
 

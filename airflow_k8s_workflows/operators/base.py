@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
+from airflow_k8s_workflows.kube.naming import check_namespace
 from airflow_k8s_workflows.triggers.base import WaitTimeout, run_trigger_inline
 
 if TYPE_CHECKING:
@@ -50,6 +51,13 @@ class ClusterAccess:
     def trigger_cluster(self) -> dict[str, Any]:
         """The ``cluster`` kwarg for our triggers (sealed credentials, never plain)."""
         return dict(self.hook.trigger_kwargs())
+
+
+def check_static_namespace(namespace: Any) -> None:
+    """A namespace given as it is (not templated) must be valid when the DAG is parsed; a
+    templated one is checked by the hook before the first request."""
+    if not (isinstance(namespace, str) and "{{" in namespace):
+        check_namespace(namespace)
 
 
 def remaining_seconds(
@@ -95,9 +103,12 @@ class KubernetesOperator(ClusterAccess, BaseOperator):
         self.kubernetes_conn_id = kubernetes_conn_id
         self.namespace = namespace
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        if timeout is not None and timeout <= 0:
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
             raise ValueError(f"timeout: must be a positive number of seconds, got {timeout!r}")
         self.timeout = timeout
+        check_static_namespace(namespace)
 
     def wait(
         self,

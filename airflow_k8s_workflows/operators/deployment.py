@@ -113,15 +113,21 @@ class DeployOperator(_RolloutWaiter):
         self._check_arguments()
 
     def _check_arguments(self) -> None:
+        from airflow_k8s_workflows.kube.manifests import check_object_name
+        from airflow_k8s_workflows.kube.naming import image_reference_errors
+
         if (self.manifest is None) == (self.deployment is None):
             raise ValueError(
                 "manifest / deployment: give exactly one (a manifest to apply, or a Deployment name)"
             )
         if self.deployment is not None:
-            if not self.deployment or not isinstance(self.deployment, str):
-                raise ValueError(f"deployment: must be a Deployment name, got {self.deployment!r}")
+            if not _templated(self.deployment):
+                check_object_name(self.deployment, "deployment", api_version="apps/v1", kind="Deployment")
             if not self.image or not isinstance(self.image, str):
                 raise ValueError(f"image: required with deployment=, got {self.image!r}")
+            if not _templated(self.image):
+                for problem in image_reference_errors(self.image):
+                    raise ValueError(f"image: {problem}")
         elif self.image is not None:
             raise ValueError("image: only with deployment=; a manifest names its own images")
         if self.container is not None and (not isinstance(self.container, str) or not self.container):
@@ -168,17 +174,25 @@ class DeployOperator(_RolloutWaiter):
             container_image,
             split_deploy_manifests,
         )
-        from airflow_k8s_workflows.kube.manifests import load_manifests, validate_manifests
+        from airflow_k8s_workflows.kube.manifests import ManifestError, load_manifests, validate_manifests
+        from airflow_k8s_workflows.operators._manifests import resolve_items
 
         fileloc = getattr(context.get("dag") if context else None, "fileloc", None)
-        docs = load_manifests(self.manifest, base_dir=os.path.dirname(fileloc) if fileloc else None)
-        validate_manifests(docs)
+        try:
+            docs = load_manifests(self.manifest, base_dir=os.path.dirname(fileloc) if fileloc else None)
+            checks = validate_manifests(docs)
+        except ManifestError as e:
+            raise e.in_parameter("manifest") from None
         for doc in docs:
             declared = doc["metadata"].get("namespace")
             if self.namespace and declared and declared != self.namespace:
                 raise ValueError(f"namespace: {self.namespace!r}, but {doc['kind']}/{doc['metadata'].get('name')} "
                                  f"declares namespace {declared!r}")  # fmt: skip
         deployment, others = split_deploy_manifests(docs)
+        try:  # every kind served, no object twice: before the first write
+            resolve_items(self.hook, docs, checks, self.namespace)
+        except ManifestError as e:
+            raise e.in_parameter("manifest") from None
         name = str(deployment["metadata"]["name"])
         containers = deployment["spec"]["template"]["spec"]["containers"]
         if self.container or len(containers) == 1:
@@ -187,6 +201,7 @@ class DeployOperator(_RolloutWaiter):
             container = str(containers[0]["name"])
         namespace = self.hook.get_namespace(deployment["metadata"].get("namespace") or self.namespace)
         live = self.hook.get_or_none("apps/v1", "Deployment", name, namespace)
+        self._dry_run([*others, deployment], namespace)
         for doc in others:  # objects without a namespace go next to their Deployment
             applied = self.hook.apply(
                 doc, None if doc["metadata"].get("namespace") else namespace, force=True
@@ -199,6 +214,29 @@ class DeployOperator(_RolloutWaiter):
             return _Write(name, namespace, image, live, changed=False)
         self.log.info('deployment "%s" %s', name, "configured" if live is not None else "created")
         return _Write(name, namespace, image, live, changed=True)
+
+    def _dry_run(self, docs: list[dict[str, Any]], namespace: str) -> None:
+        """A server-side dry run of every object: what the cluster would refuse, nothing written."""
+        from airflow_k8s_workflows.kube.errors import KubeApiError
+
+        new_namespaces = {
+            str(d["metadata"]["name"])
+            for d in docs
+            if d.get("kind") == "Namespace" and d.get("apiVersion") == "v1"
+        }
+        problems = []
+        for doc in docs:
+            declared = doc["metadata"].get("namespace")
+            if doc.get("kind") == "Namespace" or (declared or namespace) in new_namespaces:
+                continue  # its namespace is created by this manifest: the server cannot check it yet
+            try:
+                self.hook.apply(doc, None if declared else namespace, force=True, dry_run=True)
+            except KubeApiError as e:
+                problems.append(f"{doc['kind']}/{doc['metadata'].get('name')}: {e.describe()}")
+        if problems:
+            raise KubernetesTaskFailed(
+                "nothing was applied; the cluster refused:\n  " + "\n  ".join(problems)
+            )
 
     @staticmethod
     def _result(name: str, namespace: str, revision: int | None, previous: int | None,
@@ -281,10 +319,10 @@ class RollbackDeploymentOperator(_RolloutWaiter):
             self._checked()
 
     def _checked(self) -> tuple[str, int]:
+        from airflow_k8s_workflows.kube.manifests import check_object_name
         from airflow_k8s_workflows.kube.scaling import parse_count
 
-        if not self.deployment or not isinstance(self.deployment, str):
-            raise ValueError(f"deployment: must be a Deployment name, got {self.deployment!r}")
+        check_object_name(self.deployment, "deployment", api_version="apps/v1", kind="Deployment")
         revision = parse_count(self.to_revision, "to_revision", optional=True)
         return self.deployment, revision or 0
 

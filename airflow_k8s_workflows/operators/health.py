@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_k8s_workflows.kube.health import HealthReport, judge_cluster
+from airflow_k8s_workflows.kube.naming import check_namespace
+from airflow_k8s_workflows.kube.selectors import check_label_selector
 from airflow_k8s_workflows.operators.base import KubernetesOperator, KubernetesTaskFailed
 
 if TYPE_CHECKING:
@@ -112,6 +114,8 @@ class ClusterHealthOperator(KubernetesOperator):
             if not (isinstance(value, str) and "{{" in value):
                 _positive_number(name, value)
         _positive_number("failed_job_minutes", failed_job_minutes, allow_none=True)
+        if not (isinstance(label_selector, str) and "{{" in label_selector):
+            check_label_selector(label_selector)
 
     # -- cluster reads ----------------------------------------------------------------------------
     def _list(
@@ -151,7 +155,10 @@ class ClusterHealthOperator(KubernetesOperator):
         warning = _positive_number("warning_event_minutes", self.warning_event_minutes)
         failed_window = _positive_number("failed_job_minutes", self.failed_job_minutes, allow_none=True)
         assert pending is not None and warning is not None
+        check_label_selector(self.label_selector)
         namespaces = _namespaces(self.namespaces)
+        for namespace in namespaces or []:
+            check_namespace(namespace, "namespaces")
         where = "all namespaces" if namespaces is None else "namespaces " + ", ".join(namespaces)
         if self.label_selector:
             where += f" (labels {self.label_selector})"

@@ -33,11 +33,13 @@ def _remembered_count(store: Any, kind: str, name: str, namespace: str) -> int |
 
 
 def _check_target(kind: Any, name: Any, verb: str) -> tuple[str, str]:
+    from airflow_k8s_workflows.kube.manifests import check_object_name
+
     if kind not in SCALE_KINDS:
         raise ValueError(f"kind: must be one of {list(SCALE_KINDS)}, got {kind!r}")
     if not name or not isinstance(name, str):
         raise ValueError(f"name: the {kind} to {verb} is required, got {name!r}")
-    return kind, name
+    return kind, check_object_name(name, "name", api_version="apps/v1", kind=kind)
 
 
 class ScaleOperator(KubernetesOperator):

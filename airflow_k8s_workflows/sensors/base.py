@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_k8s_workflows.operators.base import ClusterAccess, KubernetesTaskFailed, default_deferrable
+from airflow_k8s_workflows.operators.base import (
+    ClusterAccess,
+    KubernetesTaskFailed,
+    check_static_namespace,
+    default_deferrable,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,6 +44,7 @@ class KubernetesSensor(ClusterAccess, BaseSensorOperator):
         self.kubernetes_conn_id = kubernetes_conn_id
         self.namespace = namespace
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        check_static_namespace(namespace)
 
     def trigger(self) -> BaseTrigger:
         raise NotImplementedError

@@ -39,6 +39,17 @@ class JobSensor(KubernetesSensor):
         if not name:
             raise ValueError("name: the Job to wait for is required")
         self.name = name
+        if "{{" not in str(name):
+            self._checked_name()
+
+    def _checked_name(self) -> str:
+        from airflow_k8s_workflows.kube.manifests import check_object_name
+
+        return check_object_name(self.name, "name", api_version="batch/v1", kind="Job")
+
+    def execute(self, context: Context) -> Any:
+        self._checked_name()  # rendered by now
+        return super().execute(context)
 
     def poke(self, context: Context) -> bool:
         job = self.hook.get_or_none("batch/v1", "Job", self.name, self.resolved_namespace)

@@ -52,12 +52,14 @@ class RolloutSensor(KubernetesSensor):
             self._checked()
 
     def _checked(self) -> tuple[str, str, int | None]:
+        from airflow_k8s_workflows.kube.manifests import check_object_name
         from airflow_k8s_workflows.kube.scaling import parse_count
 
         if self.kind not in _KINDS:
             raise ValueError(f"kind: must be one of {list(_KINDS)}, got {self.kind!r}")
         if not self.name or not isinstance(self.name, str):
             raise ValueError(f"name: the {self.kind} to watch is required")
+        check_object_name(self.name, "name", api_version="apps/v1", kind=self.kind)
         revision = (
             parse_count(self.revision, "revision", optional=True) if "{{" not in str(self.revision) else None
         )

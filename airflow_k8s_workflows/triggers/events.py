@@ -23,6 +23,8 @@ def _normalize_reasons(reasons: str | Iterable[str] | None) -> list[str] | None:
     if reasons is None:
         return None
     items = [reasons] if isinstance(reasons, str) else list(reasons)
+    if any(not isinstance(r, str) or not r for r in items):
+        raise ValueError(f"reasons: must be non-empty strings, got {items!r}")
     return sorted(set(items)) or None
 
 

@@ -61,6 +61,8 @@ class JobTrigger(KubernetesTrigger):
         super().__init__(cluster=cluster, kubernetes_conn_id=kubernetes_conn_id, namespace=namespace)
         if not name:
             raise ValueError("name: the Job to wait for is required")
+        if deadline is not None and not isinstance(deadline, datetime):
+            raise ValueError(f"deadline: must be a datetime (when the wait gives up), got {deadline!r}")
         if deadline is not None and deadline.tzinfo is None:
             deadline = deadline.replace(tzinfo=timezone.utc)
         self.name = name

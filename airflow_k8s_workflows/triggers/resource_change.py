@@ -10,6 +10,7 @@ from airflow.triggers.base import TriggerEvent
 
 from airflow_k8s_workflows.kube.conditions import JSONPathWait, WaitFor, parse_wait_for
 from airflow_k8s_workflows.kube.resources import ResourceRef
+from airflow_k8s_workflows.kube.selectors import check_field_selector, check_label_selector
 from airflow_k8s_workflows.kube.transitions import EVENT_TYPES, FIRE_ON, Change, ChangeDetector
 from airflow_k8s_workflows.triggers.base import DEFAULT_CONN_ID
 from airflow_k8s_workflows.triggers.watcher import WatcherTrigger
@@ -89,8 +90,8 @@ class ResourceChangeTrigger(WatcherTrigger):
             raise ValueError(f"kind: must be a non-empty string, got {kind!r}")
         self.kind = kind.strip()
         self.api_version = api_version or BUILTIN_API_VERSIONS.get(self.kind)
-        self.label_selector = label_selector or None
-        self.field_selector = field_selector or None
+        self.label_selector = check_label_selector(label_selector)
+        self.field_selector = check_field_selector(field_selector)
         types = [event_types] if isinstance(event_types, str) else list(event_types)
         unknown = [t for t in types if t not in EVENT_TYPES]
         if not types or unknown:
