@@ -399,7 +399,12 @@ class HttpFront:
             status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache, private"}
         )
         resp.enable_chunked_encoding()
-        await resp.prepare(request)
+        try:
+            await resp.prepare(request)
+        except ConnectionResetError:  # the connection went away before the headers (e.g. a stop)
+            rs.watchers.discard(watcher)
+            watcher.closed = True
+            return resp
         if expired:
             status = errors.expired(f"too old resource version: {since} ({rs.compacted_rv})").status()
             await resp.write(dumps({"type": "ERROR", "object": status}) + b"\n")

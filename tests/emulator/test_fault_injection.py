@@ -145,3 +145,26 @@ def test_every_injected_code_is_a_status_object(emulator: KubeEmulator) -> None:
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(url)
         assert err.value.headers["Retry-After"] == retry_after
+
+
+def test_a_watch_whose_connection_is_gone_before_the_headers_leaves_no_watcher(
+    emulator: KubeEmulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # what happens to a watch request that arrives while the API server is being stopped
+    from aiohttp import web
+
+    prepare = web.StreamResponse.prepare
+
+    async def closing(self: web.StreamResponse, request: web.BaseRequest) -> Any:
+        if request.query.get("watch") == "true":
+            raise ConnectionResetError("Cannot write to closing transport")
+        return await prepare(self, request)
+
+    monkeypatch.setattr(web.StreamResponse, "prepare", closing)
+    with pytest.raises(OSError):  # the server closes the connection without an answer
+        urllib.request.urlopen(
+            f"{emulator.url}/api/v1/namespaces/default/configmaps?watch=true", timeout=5
+        ).read()
+    rs = emulator.store.resource(("", "configmaps"))
+    assert emulator.call(lambda: len(rs.watchers)) == 0, "no watcher left registered to fill forever"
+    assert "emulator error" not in caplog.text and "failed" not in caplog.text
