@@ -199,7 +199,11 @@ with DAG(
         "greeting": Param("Hello from Airflow", type="string", minLength=1),
         "replicas": Param(2, type="integer", minimum=1, maximum=20),
         "scale_to": Param(4, type="integer", minimum=1, maximum=50),
-        "smoke_url": Param("", type="string", description="fetch this URL in the smoke test (real clusters)"),
+        # nullable: the UI's trigger form treats a non-null "string" param as required and an
+        # empty value as missing, so with type="string" the Trigger button stays disabled
+        "smoke_url": Param(
+            None, type=["null", "string"], description="fetch this URL in the smoke test (real clusters)"
+        ),
     },
     default_args={
         "retries": 1,
