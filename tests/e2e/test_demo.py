@@ -14,7 +14,7 @@ import pytest
 
 from airflow_k8s_workflows.testing.standalone import free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 REPO = Path(__file__).resolve().parents[2]
 
 
