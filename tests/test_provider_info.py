@@ -30,7 +30,7 @@ def _listed(section: str) -> set[str]:
 
 
 def test_every_operator_sensor_and_trigger_module_is_listed() -> None:
-    from airflow.models.baseoperator import BaseOperator
+    from airflow.sdk.bases.operator import BaseOperator
     from airflow.sdk.bases.sensor import BaseSensorOperator
     from airflow.triggers.base import BaseTrigger
 
