@@ -162,17 +162,7 @@ class ApiServer:
         label_selector: str | LabelSelector | None = None,
         field_selector: str | FieldSelector | None = None,
     ) -> list[Stored]:
-        label = (
-            label_selector
-            if isinstance(label_selector, LabelSelector)
-            else LabelSelector.parse(label_selector)
-        )
-        fields = (
-            field_selector
-            if isinstance(field_selector, FieldSelector)
-            else FieldSelector.parse(field_selector, rt.field_selectors)
-        )
-        matcher = object_matcher(label, fields)
+        matcher = _matcher(rt, label_selector, field_selector)
         ns = namespace if rt.namespaced else None
         items = [s for s in self.store.items(rt.key, ns) if matcher(s.obj)]
         items.sort(key=lambda s: (s.obj["metadata"].get("namespace", ""), s.obj["metadata"]["name"]))
@@ -194,17 +184,7 @@ class ApiServer:
             earliest.setdefault(change.key, change)
         if not earliest:
             return self.select(rt, namespace, label_selector, field_selector)
-        label = (
-            label_selector
-            if isinstance(label_selector, LabelSelector)
-            else LabelSelector.parse(label_selector)
-        )
-        fields = (
-            field_selector
-            if isinstance(field_selector, FieldSelector)
-            else FieldSelector.parse(field_selector, rt.field_selectors)
-        )
-        matcher = object_matcher(label, fields)
+        matcher = _matcher(rt, label_selector, field_selector)
         ns = namespace if rt.namespaced else None
         items = [s for k, s in rs.objects.items() if k not in earliest and (ns is None or k[0] == ns)]
         for key, change in earliest.items():
@@ -1000,3 +980,19 @@ def _metadata_causes(rt: ResourceType, obj: Obj) -> list[Cause]:
     if sum(len(k) + len(str(v)) for k, v in annotations.items()) > 256 * 1024:
         causes.append(errors.too_long("metadata.annotations", "", 256 * 1024))
     return causes
+
+
+def _matcher(
+    rt: ResourceType,
+    label_selector: str | LabelSelector | None,
+    field_selector: str | FieldSelector | None,
+) -> Any:
+    label = (
+        label_selector if isinstance(label_selector, LabelSelector) else LabelSelector.parse(label_selector)
+    )
+    fields = (
+        field_selector
+        if isinstance(field_selector, FieldSelector)
+        else FieldSelector.parse(field_selector, rt.field_selectors)
+    )
+    return object_matcher(label, fields)
