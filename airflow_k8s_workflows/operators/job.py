@@ -71,9 +71,11 @@ class RunJobOperator(KubernetesOperator):
     map_index) and labelled with them. A retry adopts the running Job, and a Job that
     succeeded while no try was watching (its result is handed back, the work is not redone);
     a retry after the Job failed, or a cleared task, starts a fresh Job. The Job is recorded
-    in the task state store right after it is created; a failed or already-checked Job of an
-    earlier attempt is deleted (uid precondition) before the new one is created; a create that collides
-    (409) adopts the Job it collided with when it carries this task instance's labels.
+    in the task state store right after it is created, and its result once it succeeded
+    (before the cleanup and XCom), so a try killed at any point is followed by one that
+    adopts instead of running the work twice; a failed Job, or one from before a clear, is
+    deleted (uid precondition) before the new one is created; a create that collides (409)
+    adopts the Job it collided with when it carries this task instance's labels.
 
     **Result.** The termination message (``/dev/termination-log``) of the succeeded pod's main
     container (the pod template's ``kubectl.kubernetes.io/default-container``, else the first),
@@ -85,6 +87,10 @@ class RunJobOperator(KubernetesOperator):
     **Failure.** ``KubernetesTaskFailed`` naming the Job's reason (BackoffLimitExceeded,
     DeadlineExceeded, PodFailurePolicy...), the failing pod's problem, its last 20 log lines
     and recent Warning events.
+
+    **Secrets.** The values of the Secrets the pods read (``secretKeyRef``, ``envFrom``
+    ``secretRef``, secret volumes) are masked (``***``) in the task log, the failure message
+    and the result; that needs ``get`` on those Secrets (a warning names one it cannot read).
 
     **Stopping.** Killing the task (sync: ``on_kill``; deferred: the trigger's ``on_kill``)
     deletes the Job and its pods, and so does running past ``timeout`` or
@@ -259,7 +265,12 @@ class RunJobOperator(KubernetesOperator):
 
     # -- running ----------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
-        from airflow_k8s_workflows.operators.job_adopt import JobCollision, create_or_adopt, mark_checked
+        from airflow_k8s_workflows.operators.job_adopt import (
+            JobCollision,
+            create_or_adopt,
+            generation,
+            mark_checked,
+        )
         from airflow_k8s_workflows.triggers.job import JobTrigger
 
         identity = self._identity(context)
@@ -269,11 +280,17 @@ class RunJobOperator(KubernetesOperator):
             # bad arguments stay bad on a retry
             raise AirflowFailException(str(e)) from e
         try:
-            handle = create_or_adopt(self.hook, body, identity, context.get("task_state_store"), self.log)
+            handle = create_or_adopt(
+                self.hook, body, identity, context.get("task_state_store"), self.log, generation(context)
+            )
         except JobCollision as e:
             raise KubernetesTaskFailed(str(e))
         self._handle = handle
         self.job_name, self.job_namespace = handle.name, handle.namespace
+        if handle.has_result:  # an earlier try saw the Job succeed, then died before the hand-back
+            self._clean_up(handle.name, handle.namespace, handle.uid, succeeded=True)
+            return handle.result if self.do_xcom_push else None
+        self._mask_pod_secrets(handle.job, handle.namespace)
         if not self.wait_until_complete:
             mark_checked(self.hook, handle.name, handle.namespace, handle.uid)
             return handle.ref() if self.do_xcom_push else None
@@ -294,18 +311,54 @@ class RunJobOperator(KubernetesOperator):
             alongside = self._streamer.run
         return self.wait(context, trigger, timeout=timeout, alongside=alongside)
 
+    def _mask_pod_secrets(self, job: Mapping[str, Any], namespace: str) -> None:
+        """Register the values of every Secret the Job's pods read (env, envFrom, volumes) with
+        Airflow's masker before any pod log line is logged, and keep them to redact the result:
+        a container that prints its secret env shows ``***`` in the task log and in XCom.
+        Needs ``get`` on those Secrets; without it a warning says what cannot be masked."""
+        from airflow.sdk.log import mask_secret
+
+        from airflow_k8s_workflows.kube.errors import KubeError
+        from airflow_k8s_workflows.kube.secret_refs import pod_spec_of, secret_data_values, secret_refs
+
+        if getattr(self, "_secret_values", None) is not None or not job:
+            return
+        values: list[str] = []
+        for name, keys in sorted(secret_refs(pod_spec_of(job)).items()):
+            try:
+                secret = self.hook.get_or_none("v1", "Secret", name, namespace)
+            except KubeError as e:
+                self.log.warning(
+                    "Cannot read Secret %s/%s to mask its values in the pod logs and the result: %s",
+                    namespace, name, e,
+                )  # fmt: skip
+                continue
+            if secret is not None:
+                values.extend(secret_data_values(secret, keys))
+        for value in values:
+            mask_secret(value)
+        self._secret_values = values
+
     def _log_streamer(self, namespace: str, selector: str) -> JobLogStreamer:
         from airflow_k8s_workflows.operators.job_logs import JobLogStreamer
 
         return JobLogStreamer(self.hook.cluster_config, namespace, selector, emit=self._emit_log_line)
 
     def _emit_log_line(self, line: str) -> None:
-        self.log.info("%s", line)
+        # redacted here, not only by Airflow's masker: the LocalExecutor's copy of task logs on
+        # the scheduler's stdout is not masked (Airflow 3.3.2)
+        self.log.info("%s", self._redact(line))
+
+    def _redact(self, value: Any) -> Any:
+        from airflow_k8s_workflows.kube.secret_refs import redact_values
+
+        secrets = getattr(self, "_secret_values", None)
+        return redact_values(value, secrets) if secrets else value
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume (both modes): logs, then the result or the failure story, then ``cleanup``."""
         from airflow_k8s_workflows.kube.job_ops import delete_job
-        from airflow_k8s_workflows.operators.job_adopt import mark_checked
+        from airflow_k8s_workflows.operators.job_adopt import generation, mark_checked, remember_success
         from airflow_k8s_workflows.operators.job_report import failure_message, job_result
 
         status = event.get("status")
@@ -317,6 +370,7 @@ class RunJobOperator(KubernetesOperator):
         streamer: JobLogStreamer | None = getattr(self, "_streamer", None)
         pods: list[dict[str, Any]] = []
         if job is not None:
+            self._mask_pod_secrets(job, namespace)
             if streamer is None:
                 self.log.info("Logs of the pods of Job %s/%s:", namespace, name)
                 streamer = self._log_streamer(namespace, pod_selector(job))
@@ -339,9 +393,14 @@ class RunJobOperator(KubernetesOperator):
         mark_checked(self.hook, name, namespace, uid)
         if status == "success":
             result = job_result(self.hook, job, pods) if self.do_xcom_push else None
+            result = self._redact(result)
+            # before the cleanup and the XCom push: a try that dies from here on is answered
+            # from the task state store by the next one, without running the Job again
+            remember_success(context.get("task_state_store"), job, generation(context), result)
             self._clean_up(name, namespace, uid, succeeded=True)
             return result
         message = failure_message(self.hook, job, pods) if status == "failed" else str(event.get("message"))
+        message = self._redact(message)
         self._clean_up(name, namespace, uid, succeeded=False)
         raise KubernetesTaskFailed(message)
 

@@ -282,9 +282,10 @@ class AirflowStandalone:
                 return child
         return None
 
-    def restart_triggerer(self, timeout: float = 60.0) -> None:
+    def restart_triggerer(self, timeout: float = 60.0, while_down: Callable[[], Any] | None = None) -> None:
         """Stop the running triggerer and start a new one (own process group, stopped by
-        :meth:`stop`); returns once the new one is healthy.
+        :meth:`stop`); returns once the new one is healthy. ``while_down`` is called after the
+        old one is gone and before the new one starts.
 
         The old one gets SIGTERM: its TriggerRunner cancels every trigger (their ``finally`` and
         ``cleanup()`` run) and exits; the rest of its supervisor's graceful exit (about 10 s, the
@@ -315,6 +316,8 @@ class AirflowStandalone:
         if running is not None:
             running.wait(10)
         self.timings["triggerer_stopped"] = time.monotonic() - began
+        if while_down is not None:
+            while_down()
         restarted = datetime.now(timezone.utc)
         log = (self.home / f"triggerer-{len(self.triggerers) + 1}.log").open("ab")
         env = {**self.env(), "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
