@@ -86,6 +86,13 @@ def batch_runs(af: AirflowStandalone) -> list[dict[str, Any]]:
     return [r for r in af.runs("batch_jobs") if r["run_type"] == "backfill"]
 
 
+def backfills_completed(af: AirflowStandalone) -> bool:
+    """The scheduler marks a backfill completed a moment after its last run ends; until then a
+    new backfill of the DAG is refused (AlreadyRunningBackfill)."""
+    found = af.get("/backfills", dag_id="batch_jobs")["backfills"]
+    return bool(found) and all(b["completed_at"] for b in found)
+
+
 def test_cli_backfill_gives_one_job_per_date_and_a_reprocess_replaces_without_twins(
     af: AirflowStandalone, emu: KubeEmulator
 ) -> None:
@@ -111,6 +118,7 @@ def test_cli_backfill_gives_one_job_per_date_and_a_reprocess_replaces_without_tw
     }
     first_uids = {n: j.metadata.uid for n, j in jobs.items()}
     assert {r["logical_date"][:10].replace("-", "") for r in batch_runs(af)} == set(DATES)
+    af.wait(lambda: backfills_completed(af), 120, "the first backfill marked completed")
 
     backfill(af, "--reprocess-behavior", "completed")
     af.wait(lambda: len(batch_runs(af)) == 3 and all(r["state"] == "success" for r in batch_runs(af))

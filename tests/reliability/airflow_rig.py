@@ -1,0 +1,432 @@
+"""What the reliability tests need around a real ``airflow standalone``: pre-warmed task
+processes, a ledger of every Job the emulator ever stored, and a killer that SIGKILLs a task
+instance's task process at chosen moments.
+
+**Which process is killed.** Under the LocalExecutor a task try runs in two processes, both
+descendants of the scheduler and both in the standalone's session:
+
+* the *supervisor*: a LocalExecutor worker that called ``supervise()``; its title is
+  ``airflow worker -- LocalExecutor: <ti id>``;
+* the *task process*: the supervisor's forked child that runs ``task_runner``; it inherits that
+  title and renames itself ``airflow worker -- <ti id>`` once it has its startup message; it
+  has a process group of its own (``setpgid``, so the supervisor can signal its subprocesses).
+
+The ``ti id`` is the task instance's UUID for this try (REST ``GET .../taskInstances`` gives it
+with ``task_id``, ``map_index`` and ``try_number``). :class:`TaskKiller` kills the **task
+process**: a process of the standalone's session whose title carries a ti id that its parent's
+title carries too. That is what an OOM kill or a node losing a pod does to a task; the
+supervisor survives, reports the try failed and Airflow retries it. The pid's title and session
+are read again right before ``kill`` so that a recycled pid is never hit.
+
+**Pre-warming.** ``$AIRFLOW_HOME/config/airflow_local_settings.py`` (imported by every Airflow
+process at start) imports the Kubernetes clients and this provider. The LocalExecutor's workers
+are forked from the scheduler and fork every task process, so each task process starts with
+them imported instead of paying about 1 s of CPU for ``kubernetes`` + ``kubernetes_asyncio`` +
+the cncf hook. Measured on this 2-core machine: 100 deferrable JobSensor tasks, defer and
+resume, cost the workers 185 CPU-s without and 39 CPU-s with it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+import urllib.parse
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_k8s_workflows.emulator import KubeEmulator
+from airflow_k8s_workflows.kube import naming
+from airflow_k8s_workflows.operators.job_adopt import CHECKED_ANNOTATION
+from airflow_k8s_workflows.testing.standalone import AirflowStandalone
+
+PREWARM = """\
+# written by tests/reliability: every Airflow process (and so every forked task process)
+# starts with the Kubernetes clients and this provider imported
+import airflow.providers.cncf.kubernetes.hooks.kubernetes  # noqa: F401
+import kubernetes_asyncio.client  # noqa: F401
+import airflow_k8s_workflows.hooks.kubernetes  # noqa: F401
+import airflow_k8s_workflows.operators.job  # noqa: F401
+import airflow_k8s_workflows.operators.apply  # noqa: F401
+import airflow_k8s_workflows.sensors.job  # noqa: F401
+import airflow_k8s_workflows.triggers.job  # noqa: F401
+"""
+
+WORKER_PREFIX = "airflow worker -- "
+SUPERVISOR_PREFIX = "airflow worker -- LocalExecutor: "
+
+
+def prewarm(home: Path) -> None:
+    """Write ``airflow_local_settings.py`` (see the module docstring) before the standalone starts."""
+    config = home / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "airflow_local_settings.py").write_text(PREWARM)
+
+
+def seed_from_env() -> int:
+    given = os.environ.get("RELIABILITY_SEED")
+    return int(given) if given else random.SystemRandom().randrange(2**32)
+
+
+# -- REST helpers ------------------------------------------------------------------------------------
+def task_instances(af: AirflowStandalone, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    quoted = urllib.parse.quote(run_id, safe="")
+    found: list[dict[str, Any]] = []
+    while True:
+        page = af.get(f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances", limit=100, offset=len(found))
+        found.extend(page["task_instances"])
+        if not page["task_instances"] or len(found) >= page["total_entries"]:
+            return found
+
+
+def run_state(af: AirflowStandalone, dag_id: str, run_id: str) -> str:
+    quoted = urllib.parse.quote(run_id, safe="")
+    return str(af.get(f"/dags/{dag_id}/dagRuns/{quoted}")["state"])
+
+
+def xcom(af: AirflowStandalone, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+    quoted = urllib.parse.quote(run_id, safe="")
+    response = af.api(
+        "GET",
+        f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/return_value",
+        params={"map_index": map_index, "deserialize": True},
+    )
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    return response.json()["value"]
+
+
+def state_counts(tis: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    return dict(Counter(str(ti["state"]) for ti in tis))
+
+
+# -- the Jobs the emulator ever stored ----------------------------------------------------------------
+@dataclass
+class JobRecord:
+    uid: str
+    name: str
+    namespace: str
+    task_id: str
+    map_index: int
+    try_number: int
+    added: float
+    terminal: str | None = None  # "Complete" | "Failed"
+    checked: float | None = None
+    deleting: float | None = None
+
+
+class JobLedger:
+    """Every Job created in the emulator, per task instance, from an in-process store listener
+    (it sees each commit, so a Job created and deleted between two LISTs is counted too)."""
+
+    def __init__(self, emu: KubeEmulator) -> None:
+        self.lock = threading.Lock()
+        self.by_uid: dict[str, JobRecord] = {}
+        self.hooks: list[Any] = []
+        """Called as ``hook(kind, record)`` on the emulator's loop, ``kind`` one of added,
+        terminal, checked, deleting. Must be quick and must not raise."""
+        self.errors: list[BaseException] = []
+        self._unsubscribe = emu.call(lambda: emu.store.subscribe(("batch", "jobs"), self._changed))
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def _changed(self, change: Any) -> None:
+        try:
+            self._record(change)
+        except BaseException as e:  # never break the emulator's commit
+            self.errors.append(e)
+
+    def _record(self, change: Any) -> None:
+        meta = change.obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        uid = meta.get("uid")
+        if not uid or naming.TASK_ID_KEY not in labels:
+            return
+        events: list[tuple[str, JobRecord]] = []
+        with self.lock:
+            record = self.by_uid.get(uid)
+            if record is None:
+                if change.type != "ADDED":
+                    return
+                record = JobRecord(
+                    uid=uid,
+                    name=meta["name"],
+                    namespace=meta.get("namespace", ""),
+                    task_id=(meta.get("annotations") or {}).get(
+                        naming.TASK_ID_KEY, labels[naming.TASK_ID_KEY]
+                    ),
+                    map_index=int(labels.get(naming.MAP_INDEX_KEY, -1)),
+                    try_number=int(labels.get(naming.TRY_NUMBER_KEY, 0)),
+                    added=time.monotonic(),
+                )
+                self.by_uid[uid] = record
+                events.append(("added", record))
+            conditions = (change.obj.get("status") or {}).get("conditions") or []
+            done = [
+                c["type"]
+                for c in conditions
+                if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+            ]
+            if done and record.terminal is None:
+                record.terminal = done[0]
+                events.append(("terminal", record))
+            if (meta.get("annotations") or {}).get(CHECKED_ANNOTATION) == "true" and record.checked is None:
+                record.checked = time.monotonic()
+                events.append(("checked", record))
+            if (change.type == "DELETED" or meta.get("deletionTimestamp")) and record.deleting is None:
+                record.deleting = time.monotonic()
+                events.append(("deleting", record))
+        for kind, rec in events:
+            for hook in self.hooks:
+                hook(kind, rec)
+
+    def created(self) -> dict[tuple[str, int], list[JobRecord]]:
+        """(task_id, map_index) -> the Jobs created for it, oldest first."""
+        out: dict[tuple[str, int], list[JobRecord]] = defaultdict(list)
+        with self.lock:
+            for record in sorted(self.by_uid.values(), key=lambda r: r.added):
+                out[(record.task_id, record.map_index)].append(record)
+        return dict(out)
+
+    def jobs_of(self, task_id: str, map_index: int) -> list[JobRecord]:
+        return self.created().get((task_id, map_index), [])
+
+
+# -- finding and killing task processes ------------------------------------------------------------------
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(ppid, session id) of a live, non-zombie process."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[1]), int(fields[3])
+
+
+def _title(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _ti_id(title: str) -> str | None:
+    if title.startswith(SUPERVISOR_PREFIX):
+        return title[len(SUPERVISOR_PREFIX) :].split()[0] if title[len(SUPERVISOR_PREFIX) :].strip() else None
+    if title.startswith(WORKER_PREFIX) and not title.startswith(WORKER_PREFIX + "LocalExecutor"):
+        rest = title[len(WORKER_PREFIX) :].strip()
+        return rest.split()[0] if rest else None
+    return None
+
+
+def task_processes(session: int) -> dict[str, int]:
+    """ti id -> pid of its task process (see the module docstring), in session ``session`` (the
+    task process has a process group of its own, the standalone's session all the same)."""
+    titles: dict[int, tuple[str, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        stat = _stat(pid)
+        if stat is None or stat[1] != session:
+            continue
+        titles[pid] = (_title(pid), stat[0])
+    found: dict[str, int] = {}
+    for pid, (title, ppid) in titles.items():
+        ti_id = _ti_id(title)
+        parent = titles.get(ppid)
+        if ti_id and parent is not None and _ti_id(parent[0]) == ti_id:
+            found[ti_id] = pid
+    return found
+
+
+@dataclass
+class Kill:
+    """A planned kill of one try of one task instance."""
+
+    task_id: str
+    map_index: int
+    try_number: int
+    point: str
+    delay: float
+    done: bool = False
+    pid: int | None = None
+    at: float | None = None
+    job_state: str | None = None
+    """What the Job of this task instance looked like when the signal went out."""
+
+
+@dataclass
+class _Seen:
+    ti_id: str
+    pid: int
+    task_id: str
+    map_index: int
+    try_number: int
+    first_seen: float
+    resumed: bool = False
+    """Not the try's first task process: the resume of a deferred task."""
+
+
+@dataclass
+class TaskKiller:
+    """SIGKILLs task processes of one DAG run as planned; see the module docstring.
+
+    ``plan`` maps (task_id, map_index, try_number) to a :class:`Kill`. Points:
+
+    * ``before_create``: ``delay`` s after the try's first task process appears (before it
+      creates or adopts a Job, unless it is quicker than ``delay``);
+    * ``after_create``: ``delay`` s after its Job was stored (0: from inside the emulator's
+      commit, before the create's HTTP response is even sent);
+    * ``waiting`` / ``deferring``: ``delay`` s after its Job was stored (while the Job runs, or
+      while the deferrable task hands over to the triggerer);
+    * ``resuming``: ``delay`` s after a later task process of the same try appears once the Job
+      has finished (the deferred task's resume); no other point kills a resumed process;
+    * ``reading_result``: when the try annotates the finished Job as checked (``delay`` 0), or
+      when it deletes the Job after reading its result (``delay`` < 0), i.e. before the XCom
+      push.
+    """
+
+    af: AirflowStandalone
+    ledger: JobLedger
+    dag_id: str
+    run_id: str
+    plan: dict[tuple[str, int, int], Kill]
+    interval: float = 0.05
+    kills: list[Kill] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+    _ids: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    _current: dict[tuple[str, int], _Seen] = field(default_factory=dict)
+    _first_pid: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    _due: list[tuple[float, Kill, int]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> TaskKiller:
+        self.ledger.hooks.append(self._on_job)
+        self._thread = threading.Thread(target=self._loop, name="task-killer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._on_job in self.ledger.hooks:
+            self.ledger.hooks.remove(self._on_job)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    # -- the emulator side: Job stored / finished / checked / deleted --------------------------------
+    def _on_job(self, kind: str, record: JobRecord) -> None:
+        seen = self._current.get((record.task_id, record.map_index))
+        if seen is None:
+            return
+        kill = self.plan.get((seen.task_id, seen.map_index, seen.try_number))
+        if kill is None or kill.done:
+            return
+        wanted = {
+            "after_create": kind == "added",
+            "waiting": kind == "added",
+            "deferring": kind == "added",
+            "reading_result": (kind == "checked" and kill.delay >= 0)
+            or (kind == "deleting" and kill.delay < 0),
+        }.get(kill.point, False)
+        if not wanted:
+            return
+        if seen.resumed:
+            return  # only "resuming" (below) kills a resumed task process
+        if kill.delay <= 0:
+            self._kill(kill, seen)
+        else:
+            with self._lock:
+                self._due.append((time.monotonic() + kill.delay, kill, seen.pid))
+
+    # -- the process side ------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        session = self.af.proc.pid if self.af.proc is not None else -1
+        while not self._stop.is_set():
+            try:
+                self._tick(session)
+            except BaseException as e:  # reported by check()
+                self.errors.append(e)
+            self._stop.wait(self.interval)
+
+    def _identify(self, ti_id: str) -> tuple[str, int, int] | None:
+        if ti_id not in self._ids:
+            for ti in task_instances(self.af, self.dag_id, self.run_id):
+                self._ids[str(ti["id"])] = (ti["task_id"], int(ti["map_index"]), int(ti["try_number"]))
+        return self._ids.get(ti_id)
+
+    def _tick(self, session: int) -> None:
+        now = time.monotonic()
+        for ti_id, pid in task_processes(session).items():
+            who = self._identify(ti_id)
+            if who is None:
+                continue
+            task_id, map_index, try_number = who
+            seen = self._current.get((task_id, map_index))
+            if seen is None or seen.pid != pid:
+                seen = _Seen(ti_id, pid, task_id, map_index, try_number, now)
+                self._current[(task_id, map_index)] = seen
+                self._on_process(seen)
+        with self._lock:
+            due = [(k, pid) for t, k, pid in self._due if t <= now]
+            self._due = [(t, k, pid) for t, k, pid in self._due if t > now]
+        for kill, pid in due:
+            seen = self._current.get((kill.task_id, kill.map_index))
+            if seen is not None and seen.try_number == kill.try_number and seen.pid == pid:
+                self._kill(kill, seen)
+
+    def _on_process(self, seen: _Seen) -> None:
+        key = (seen.task_id, seen.map_index, seen.try_number)
+        seen.resumed = self._first_pid.setdefault(key, seen.pid) != seen.pid
+        kill = self.plan.get(key)
+        if kill is None or kill.done:
+            return
+        finished = any(j.terminal for j in self.ledger.jobs_of(seen.task_id, seen.map_index))
+        if (kill.point == "before_create" and not seen.resumed) or (
+            kill.point == "resuming" and seen.resumed and finished
+        ):
+            with self._lock:
+                self._due.append((seen.first_seen + kill.delay, kill, seen.pid))
+
+    def _kill(self, kill: Kill, seen: _Seen) -> None:
+        with self._lock:
+            if kill.done:
+                return
+            stat = _stat(seen.pid)
+            session = self.af.proc.pid if self.af.proc is not None else -1
+            if stat is None or stat[1] != session or _ti_id(_title(seen.pid)) != seen.ti_id:
+                return  # gone already (deferred, finished) or not ours any more
+            kill.job_state = self._job_state(seen)
+            os.kill(seen.pid, signal.SIGKILL)
+            kill.done, kill.pid, kill.at = True, seen.pid, time.monotonic()
+            self.kills.append(kill)
+
+    def _job_state(self, seen: _Seen) -> str:
+        jobs = self.ledger.jobs_of(seen.task_id, seen.map_index)
+        if not jobs:
+            return "no Job yet"
+        job = jobs[-1]
+        if job.deleting:
+            return "Job deleted"
+        if job.checked:
+            return "Job finished, checked"
+        if job.terminal:
+            return "Job finished"
+        return "Job running"
+
+    def check(self) -> None:
+        if self.errors:
+            raise self.errors[0]
+        if self.ledger.errors:
+            raise self.ledger.errors[0]
