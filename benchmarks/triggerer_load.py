@@ -19,7 +19,7 @@ writes their status, as the Job controller would). Each task instance runs once 
    over the whole run, API requests by verb and resource.
 
 Task processes start with the Kubernetes clients imported (``airflow_local_settings.py``, see
-tests/reliability/airflow_rig.py) unless ``--no-prewarm``: otherwise each of the 2 N task
+``AirflowStandalone(prewarm=True)``) unless ``--no-prewarm``: otherwise each of the 2 N task
 process runs pays about 1 s of CPU for ``import kubernetes``/``kubernetes_asyncio``/the cncf
 hook, which is what dominates "to all deferred" on 2 cores, not the triggerer.
 
@@ -381,7 +381,6 @@ def main() -> None:
 
     from airflow_k8s_workflows.emulator import KubeEmulator
     from airflow_k8s_workflows.testing.standalone import AirflowStandalone
-    from tests.reliability.airflow_rig import prewarm
 
     base = Path(tempfile.mkdtemp(prefix="triggerer-load-"))
     dags = base / "dags"
@@ -389,8 +388,6 @@ def main() -> None:
     (dags / "load.py").write_text(dag_source("triggerer_load", args.n, "load", "kubernetes_default"))
     home = base / "airflow"
     home.mkdir()
-    if not args.no_prewarm:
-        prewarm(home)
     with KubeEmulator(controllers=False, kubelet=False, workdir=base / "emu") as emu:
         api = config.new_client_from_config(emu.kubeconfig)
         from kubernetes import client
@@ -401,7 +398,7 @@ def main() -> None:
             "AIRFLOW__CORE__PARALLELISM": str(args.parallelism),
             "AIRFLOW_CONN_KUBERNETES_DEFAULT": emu.airflow_connection(inline=True),
         }
-        with AirflowStandalone(home, dags, env=env, startup_timeout=180) as af:
+        with AirflowStandalone(home, dags, env=env, startup_timeout=180, prewarm=not args.no_prewarm) as af:
             print(
                 f"airflow standalone healthy in {af.timings['start']:.1f}s (AIRFLOW_HOME {home})", flush=True
             )

@@ -18,8 +18,9 @@ title carries too. That is what an OOM kill or a node losing a pod does to a tas
 supervisor survives, reports the try failed and Airflow retries it. The pid's title and session
 are read again right before ``kill`` so that a recycled pid is never hit.
 
-**Pre-warming.** ``$AIRFLOW_HOME/config/airflow_local_settings.py`` (imported by every Airflow
-process at start) imports the Kubernetes clients and this provider. The LocalExecutor's workers
+**Pre-warming** (``AirflowStandalone(prewarm=True)``, the default):
+``$AIRFLOW_HOME/config/airflow_local_settings.py`` (imported by every Airflow process at start)
+imports the Kubernetes clients and this provider. The LocalExecutor's workers
 are forked from the scheduler and fork every task process, so each task process starts with
 them imported instead of paying about 1 s of CPU for ``kubernetes`` + ``kubernetes_asyncio`` +
 the cncf hook. Measured on this 2-core machine: 100 deferrable JobSensor tasks, defer and
@@ -45,27 +46,8 @@ from airflow_k8s_workflows.kube import naming
 from airflow_k8s_workflows.operators.job_adopt import CHECKED_ANNOTATION
 from airflow_k8s_workflows.testing.standalone import AirflowStandalone
 
-PREWARM = """\
-# written by tests/reliability: every Airflow process (and so every forked task process)
-# starts with the Kubernetes clients and this provider imported
-import airflow.providers.cncf.kubernetes.hooks.kubernetes  # noqa: F401
-import kubernetes_asyncio.client  # noqa: F401
-import airflow_k8s_workflows.hooks.kubernetes  # noqa: F401
-import airflow_k8s_workflows.operators.job  # noqa: F401
-import airflow_k8s_workflows.operators.apply  # noqa: F401
-import airflow_k8s_workflows.sensors.job  # noqa: F401
-import airflow_k8s_workflows.triggers.job  # noqa: F401
-"""
-
 WORKER_PREFIX = "airflow worker -- "
 SUPERVISOR_PREFIX = "airflow worker -- LocalExecutor: "
-
-
-def prewarm(home: Path) -> None:
-    """Write ``airflow_local_settings.py`` (see the module docstring) before the standalone starts."""
-    config = home / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    (config / "airflow_local_settings.py").write_text(PREWARM)
 
 
 def seed_from_env() -> int:

@@ -56,7 +56,6 @@ from tests.reliability.airflow_rig import (
     JobLedger,
     Kill,
     TaskKiller,
-    prewarm,
     run_state,
     seed_from_env,
     state_counts,
@@ -99,7 +98,7 @@ WAITS_NS = "waits"
 WAITS = 100
 LOAD_DAG = "rel_load"
 LOAD_NS = "load"
-LOAD_N = int(os.environ.get("RELIABILITY_LOAD_N", "200"))
+LOAD_N = int(os.environ.get("RELIABILITY_LOAD_N", "100"))
 SECRETS_DAG = "rel_secrets"
 SECRETS_NS = "secrets"
 
@@ -164,7 +163,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     (dags / "rel_secrets.py").write_text(SECRETS_DAG_FILE)
     (dags / "rel_load.py").write_text(dag_source(LOAD_DAG, LOAD_N, LOAD_NS, "k8s_light", prefix="load"))
     home = base / "airflow"
-    prewarm(home)
     with (
         KubeEmulator(speed=20, tls=True, token=tokens[0], workdir=base / "emu") as emu,
         KubeEmulator(
@@ -417,7 +415,7 @@ def _trigger_runners(af: AirflowStandalone, dag_id: str, run_id: str) -> dict[in
 
 # -- 3. load: N deferred tasks in one triggerer ---------------------------------------------------------
 def test_triggerer_load_ci(rig: Rig) -> None:
-    """``benchmarks/triggerer_load.py`` at ``RELIABILITY_LOAD_N`` (default 200) deferred
+    """``benchmarks/triggerer_load.py`` at ``RELIABILITY_LOAD_N`` (default 100) deferred
     JobSensor tasks in the one triggerer of this standalone: all reach ``deferred``, all
     triggers start, and all end ``success`` once their Jobs complete. The 1,000 figure comes
     from the benchmark itself (about 10 minutes on this machine)."""

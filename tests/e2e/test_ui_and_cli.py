@@ -1,0 +1,309 @@
+"""The two doors of the repo's ``dags/`` in a real ``airflow standalone`` with a login (simple
+auth manager, one admin) against the emulator, sharing one standalone (startup is the costly
+part on a 2-core machine):
+
+* **Browser** (Debian's Chromium through Playwright): log in through the form, open
+  ``deploy_scale_monitor``, trigger it from the trigger dialog with a changed param
+  (``namespace``), follow the run to success in the UI and read the ``deploy`` task's log, where
+  the rollout verdict written by the trigger in the triggerer shows up; the same log read over
+  ``/api/v2`` shows the deferral. Every step saves a screenshot to ``artifacts/ui/``;
+  ``docs/images/ui-flagship-run.png`` is refreshed from the run's page.
+* **CLI**: ``airflow backfill create`` of three logical dates of ``batch_jobs`` gives exactly one
+  extract Job per date, named after it (and one Job per date and shard); a second backfill with
+  ``--reprocess-behavior completed`` re-runs the dates and **replaces** each finished Job (a
+  fresh uid at the same name): still exactly one Job per name, never a twin.
+
+(The REST door, triggering the flagship through ``/api/v2`` and seeing ``deploy`` deferred, is
+README command 1: tests/e2e/test_demo.py.) Needs ``/usr/bin/chromium`` (``scripts/bootstrap.sh``
+installs it); Playwright never downloads a browser here.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes import client, config, watch
+
+from airflow_k8s_workflows.emulator import KubeEmulator
+from airflow_k8s_workflows.testing.standalone import VENV_BIN, AirflowStandalone
+
+# ~2 min on an idle 2-core machine; far more when other suites load it (see the timings print)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_ID = "deploy_scale_monitor"
+TASKS = ("apply_config", "deploy", "smoke_test", "scale_up", "health", "scale_back")
+NAMESPACE = "ui-e2e"  # typed into the trigger form instead of the default "demo"
+SHOTS = REPO / "artifacts" / "ui"
+DOC_IMAGE = REPO / "docs" / "images" / "ui-flagship-run.png"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+UI_TIMEOUT_MS = 45_000  # one UI step (page load, dialog) on a loaded 2-core machine
+RUN_TIMEOUT = 300.0  # trigger to a finished run
+
+
+DATES = ["20260101", "20260102", "20260103"]
+LOGIN = ("admin", secrets.token_urlsafe(12))
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeEmulator]:
+    with KubeEmulator(speed=20, workdir=tmp_path_factory.mktemp("emu")) as e:
+        yield e
+
+
+@pytest.fixture(scope="module")
+def af(emu: KubeEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStandalone]:
+    env = {"AIRFLOW_CONN_KUBERNETES_DEFAULT": emu.airflow_connection(inline=True)}
+    with AirflowStandalone(
+        tmp_path_factory.mktemp("airflow"), REPO / "dags", env=env, login=LOGIN
+    ) as running:
+        yield running
+
+
+def log_text(af: AirflowStandalone, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+    quoted = urllib.parse.quote(run_id, safe="")
+    body = af.get(
+        f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}", full_content=True
+    )
+    return "\n".join(str(c.get("event", c)) if isinstance(c, dict) else str(c) for c in body["content"])
+
+
+def test_flagship_dag_triggered_and_followed_in_the_ui(
+    tmp_path: Path, emu: KubeEmulator, af: AirflowStandalone
+) -> None:
+    from playwright.sync_api import Page, expect, sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} missing: run scripts/bootstrap.sh (never `playwright install`)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.png"):
+        old.unlink()
+    timings: dict[str, float] = {}
+    began = time.monotonic()
+
+    def shot(page: Page, name: str) -> Path:
+        page.mouse.move(VIEWPORT["width"] - 5, VIEWPORT["height"] - 5)  # no hover effects
+        path = SHOTS / f"{name}.png"
+        page.screenshot(path=str(path))
+        timings[name] = round(time.monotonic() - began, 1)
+        return path
+
+    login = LOGIN
+    af.wait_for_dag(DAG_ID)
+    # the login is real: no token, no API; a wrong password, no token
+    assert httpx.get(f"{af.base_url}/api/v2/dags", timeout=30).status_code == 401
+    wrong = httpx.post(
+        f"{af.base_url}/auth/token", json={"username": "admin", "password": "nope"}, timeout=30
+    )
+    assert wrong.status_code == 401, wrong.text
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport=VIEWPORT,  # type: ignore[arg-type]
+            locale="en-US",
+        )
+        page = browser.pages[0] if browser.pages else browser.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        expect.set_options(timeout=UI_TIMEOUT_MS)
+        try:
+            # 1. the UI sends an anonymous visitor to the simple auth manager's login form
+            page.goto(af.base_url)
+            expect(page).to_have_url(re.compile(r"/auth/login"))
+            page.get_by_label("Username").fill(login[0])
+            page.get_by_label("Password").fill(login[1])
+            shot(page, "01-login")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page).not_to_have_url(re.compile(r"/auth/login"))
+
+            # 2. Dags list -> the DAG's page
+            page.get_by_role("link", name="Dags", exact=True).click()
+            page.get_by_role("link", name=DAG_ID, exact=True).click()
+            expect(page).to_have_url(re.compile(rf"/dags/{DAG_ID}$"))
+            expect(page.get_by_role("link", name="Runs", exact=True)).to_be_visible()
+            # the grid's task list (links named after the tasks) is loaded
+            expect(page.get_by_role("link", name=TASKS[-1], exact=True)).to_be_visible()
+            shot(page, "02-dag")
+
+            # 3. the trigger dialog: unpause on trigger (the DAG starts paused), one param changed
+            page.get_by_role("button", name="Trigger Dag").click()  # the header button's aria-label
+            dialog = page.get_by_role("dialog")
+            expect(dialog).to_contain_text(f"Trigger Dag - {DAG_ID}")
+            expect(dialog.get_by_role("checkbox", name=f"Unpause {DAG_ID} on trigger")).to_be_checked()
+            # the param inputs have no accessible name (their label is not linked to them);
+            # the form names each one element_<param>
+            namespace = dialog.locator("input[name='element_namespace']")
+            expect(namespace).to_have_value("demo")
+            namespace.fill(NAMESPACE)
+            submit = dialog.get_by_role("button", name="Trigger", exact=True)
+            expect(submit).to_be_enabled()  # disabled while any param is invalid or missing
+            shot(page, "03-trigger-form")
+            submit.click()
+            expect(dialog).to_be_hidden()
+
+            runs = af.wait(lambda: af.runs(DAG_ID), 60, "the run triggered from the UI")
+            assert len(runs) == 1, runs
+            run = runs[0]
+            run_id = run["dag_run_id"]
+            assert run["run_type"] == "manual" and run["triggering_user_name"] == login[0], run
+            assert run["conf"]["namespace"] == NAMESPACE, run["conf"]
+            # the dialog leaves for the new run's page (its task instances); its "Dag Run
+            # Triggered" toast is gone after a few seconds, too soon to assert on a busy machine
+            expect(page).to_have_url(re.compile(r"/runs/manual__"))
+            # the grid (left) has a column for the run: one cell per task instance
+            expect(page.get_by_test_id(f"grid-{run_id}-apply_config")).to_be_visible()
+            shot(page, "04-triggered")
+
+            # 4. wait for the run (REST); then its page must show it and every task instance
+            # of it as a success. The page polls by itself but lags behind on a busy machine
+            # (header still "Running" with every task done), hence the reload.
+            af.wait_for_runs(DAG_ID, 1, states=("success",), timeout=RUN_TIMEOUT)
+            timings["run_succeeded"] = round(time.monotonic() - began, 1)
+            page.reload()
+            expect(page.get_by_test_id(f"grid-{run_id}-scale_back")).to_be_visible()
+            expect(page.get_by_text("Running", exact=True)).to_have_count(0)
+            for task_id in TASKS:
+                task_row = page.get_by_role("row").filter(
+                    has=page.get_by_role("link", name=task_id, exact=True)
+                )
+                expect(task_row).to_contain_text("Success")
+            run_shot = shot(page, "05-run-success")
+            # ... and the DAG's Runs tab lists the run itself as a success, triggered by admin
+            page.get_by_role("link", name=DAG_ID, exact=True).first.click()  # the breadcrumb
+            page.get_by_role("link", name="Runs", exact=True).click()
+            run_row = page.get_by_role("row").filter(has_text=run_id)
+            expect(run_row).to_contain_text("Success")
+            expect(run_row).to_contain_text(login[0])
+            shot(page, "06-runs")
+
+            # 5. the deploy task instance's log: run -> its task instances -> deploy. (The
+            # grid cell of the task instance leads there too, but its tooltip then stays up.)
+            page.get_by_role("link", name=run_id, exact=True).click()
+            page.get_by_role("row").filter(
+                has=page.get_by_role("link", name="deploy", exact=True)
+            ).get_by_role("link", name="deploy", exact=True).click()
+            expect(page).to_have_url(re.compile(r"/tasks/deploy$"))
+            # written by the worker (execute) ...
+            expect(page.get_by_text('deployment "web" created', exact=True)).to_be_visible()
+            # ... and by RolloutTrigger in the triggerer: the UI merges the trigger's log file in
+            expect(page.get_by_text('deployment "web" successfully rolled out', exact=True)).to_be_visible()
+            shot(page, "07-deploy-log")
+        except BaseException:
+            page.screenshot(path=str(SHOTS / "failure.png"))
+            raise
+        finally:
+            browser.close()
+
+    DOC_IMAGE.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run_shot, DOC_IMAGE)
+
+    # the same log over the REST API: the worker deferred, the triggerer judged the rollout
+    deploy = af.get(f"/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/deploy")
+    log = log_text(af, DAG_ID, run_id, "deploy", deploy["try_number"])
+    assert "Pausing task as DEFERRED" in log
+    assert 'deployment "web" successfully rolled out' in log
+
+    # the param typed into the form reached the cluster: the app runs there, scaled back to 2
+    api = config.new_client_from_config(emu.kubeconfig)
+    try:
+        deployment = client.AppsV1Api(api).read_namespaced_deployment("web", NAMESPACE)
+    finally:
+        api.close()
+    assert deployment.spec.replicas == 2
+    timings["total"] = round(time.monotonic() - began, 1)
+    print(f"ui e2e timings (s since start): {timings}, airflow: {af.timings}")
+
+
+def backfill(af: AirflowStandalone, *extra: str) -> None:
+    for _ in range(3):  # SQLite (standalone's database) can be locked by the scheduler for a moment
+        done = subprocess.run(
+            [str(VENV_BIN / "airflow"), "backfill", "create", "--dag-id", "batch_jobs",
+             "--from-date", "2026-01-01", "--to-date", "2026-01-03", *extra],
+            env=af.env(), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if done.returncode == 0 or "database is locked" not in done.stdout + done.stderr:
+            break
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def batch_runs(af: AirflowStandalone) -> list[dict[str, Any]]:
+    return [r for r in af.runs("batch_jobs") if r["run_type"] == "backfill"]
+
+
+def backfills_completed(af: AirflowStandalone) -> bool:
+    """The scheduler marks a backfill completed a moment after its last run ends; until then a
+    new backfill of the DAG is refused (AlreadyRunningBackfill)."""
+    found = af.get("/backfills", dag_id="batch_jobs")["backfills"]
+    return bool(found) and all(b["completed_at"] for b in found)
+
+
+def test_cli_backfill_gives_one_job_per_date_and_a_reprocess_replaces_without_twins(
+    af: AirflowStandalone, emu: KubeEmulator
+) -> None:
+    batch = client.BatchV1Api(config.new_client_from_config(emu.kubeconfig))
+    created: Counter[str] = Counter()
+    uids: dict[str, set[str]] = {}
+    start_rv = batch.list_namespaced_job("default").metadata.resource_version
+    af.wait_for_dag("batch_jobs")
+    af.unpause("batch_jobs")  # the scheduler queues no task of a paused DAG, backfills included
+
+    def ours() -> list[Any]:  # the three dates' Jobs (unpausing also schedules the latest day)
+        return [
+            j for j in batch.list_namespaced_job("default").items if any(d in j.metadata.name for d in DATES)
+        ]
+
+    backfill(af)
+    af.wait(lambda: len(batch_runs(af)) == 3 and all(r["state"] == "success" for r in batch_runs(af)),
+            300, "three successful backfill runs")  # fmt: skip
+    jobs = {j.metadata.name: j for j in ours()}
+    assert {n for n in jobs if n.startswith("batch-extract-")} == {f"batch-extract-{d}" for d in DATES}
+    assert {n for n in jobs if n.startswith("batch-process-")} == {
+        f"batch-process-{d}-{i}" for d in DATES for i in range(3)
+    }
+    first_uids = {n: j.metadata.uid for n, j in jobs.items()}
+    assert {r["logical_date"][:10].replace("-", "") for r in batch_runs(af)} == set(DATES)
+    af.wait(lambda: backfills_completed(af), 120, "the first backfill marked completed")
+
+    backfill(af, "--reprocess-behavior", "completed")
+    af.wait(lambda: len(batch_runs(af)) == 3 and all(r["state"] == "success" for r in batch_runs(af))
+            and all(r["end_date"] and r["end_date"] > r["start_date"] for r in batch_runs(af))
+            and any(j.metadata.uid != first_uids.get(j.metadata.name) for j in ours()),
+            300, "the reprocessed runs")  # fmt: skip
+    af.wait(lambda: all(j.metadata.uid != first_uids[j.metadata.name] and j.status.succeeded for j in ours())
+            and len(ours()) == 12, 300, "every Job replaced and succeeded")  # fmt: skip
+
+    # every create the API server answered, from a watch replayed from before the first backfill
+    for event in watch.Watch().stream(batch.list_namespaced_job, "default", resource_version=start_rv,
+                                      timeout_seconds=2):  # fmt: skip
+        if event["type"] == "ADDED" and event["object"].metadata.name in first_uids:
+            name = event["object"].metadata.name
+            if event["object"].metadata.uid not in uids.setdefault(name, set()):
+                uids[name].add(event["object"].metadata.uid)
+                created[name] += 1
+    assert set(created) == set(first_uids)
+    assert set(created.values()) == {2}, created  # once per backfill: replaced, never twinned
