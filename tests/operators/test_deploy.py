@@ -28,6 +28,7 @@ from tests.operators.workload_support import (
 )
 
 FALSE_READINESS = {"exec": {"command": ["false"]}, "periodSeconds": 1}
+DEADLINE = 60  # progressDeadlineSeconds: 3 s at the emulator's speed 20, room for a loaded machine
 
 
 @pytest.fixture
@@ -91,7 +92,9 @@ def test_deploy_new_image_waits_for_the_rollout(hook: ClusterHook, airflow_db: s
 def test_never_ready_rollout_is_rolled_back_like_kubectl_rollout_undo(
     hook: ClusterHook, airflow_db: str, kubectl: Kubectl
 ) -> None:
-    v1 = {name: deployment(name=name, replicas=2, progressDeadlineSeconds=20) for name in ("web", "twin")}
+    v1 = {
+        name: deployment(name=name, replicas=2, progressDeadlineSeconds=DEADLINE) for name in ("web", "twin")
+    }
     for body in v1.values():
         body["metadata"]["annotations"] = {"team": "a"}  # rollback restores the old RS's annotations
     v2 = copy.deepcopy(v1)
@@ -147,7 +150,7 @@ def test_never_ready_rollout_is_rolled_back_like_kubectl_rollout_undo(
 def test_image_pull_failure_deferred_rolls_back_and_names_the_pod_problem(
     hook: ClusterHook, airflow_db: str
 ) -> None:
-    hook.apply(deployment(replicas=2, progressDeadlineSeconds=20))
+    hook.apply(deployment(replicas=2, progressDeadlineSeconds=DEADLINE))
     rolled_out(hook)
     test = run_dag("deploy_image_deferrable", deployment="web", image="busybox:does-not-exist")
     assert task_instance(test.run, "deploy").state == "failed"
@@ -182,7 +185,7 @@ def test_rollback_of_a_single_replica_completes(hook: ClusterHook) -> None:
     # One replica: right after the undo the controller briefly keeps Progressing=ProgressDeadlineExceeded
     # (no measurable progress until the failed pod is gone); the rollback wait must see past it.
     # tests/triggers/test_rollout_trigger.py holds that moment still; here it is the real sequence.
-    hook.apply(deployment(replicas=1, progressDeadlineSeconds=20))
+    hook.apply(deployment(replicas=1, progressDeadlineSeconds=DEADLINE))
     rolled_out(hook)
     op = DeployOperator(task_id="d", deployment="web", image="busybox:does-not-exist", deferrable=False)
     with pytest.raises(KubernetesTaskFailed) as failure:

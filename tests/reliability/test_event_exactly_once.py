@@ -143,7 +143,9 @@ async def test_every_event_fires_exactly_once_while_watches_drop_and_resumes_exp
         await until(lambda: trigger.watching or consumer.done(), what="the trigger to watch")
         for batch, action, repeats in batches:
             if action in ("cut", "expire"):  # let the cut land on a live watch, not between two
-                await until(lambda: emu.http.active_watchers, what="a live watch to cut")
+                await until(
+                    lambda: emu.http.active_watchers, 30, what="a live watch to cut"
+                )  # a relist of 1000s
             await asyncio.to_thread(emu.call, lambda b=batch, a=action, r=repeats: write(b, a, r))
         written = time.monotonic()
         # faults off; a last matching Event marks the end: once it fired, everything before it has
