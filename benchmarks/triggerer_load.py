@@ -254,7 +254,7 @@ class Figures:
         ]
 
 
-def _requests(emu: Any) -> Counter[str]:
+def api_requests(emu: Any) -> Counter[str]:
     counts: Counter[str] = Counter()
     for (verb, _group, resource, sub, _code), n in emu.http.counter.counts.items():
         counts[f"{verb} {resource}{'/' + sub if sub else ''}"] += n
@@ -282,7 +282,7 @@ def run_load(
     processes = triggerer_processes(af)
     sampler = Sampler(processes).start()
     cpu_start = cpu_seconds(processes)
-    requests_start = _requests(emu)
+    requests_start = api_requests(emu)
     try:
         began = time.monotonic()
         run_id = af.trigger(dag_id, run_id=f"load-{int(time.time())}")["dag_run_id"]
@@ -292,11 +292,11 @@ def run_load(
         af.wait(lambda: trigger_logs(af, dag_id, run_id) >= n, timeout, f"{n} triggers started", 1.0)
         figures.to_all_triggers_started = time.monotonic() - began
 
-        hold_cpu, hold_requests, hold_began = cpu_seconds(processes), _requests(emu), time.monotonic()
+        hold_cpu, hold_requests, hold_began = cpu_seconds(processes), api_requests(emu), time.monotonic()
         time.sleep(hold)  # the measurement window itself, not a synchronisation
         figures.hold = time.monotonic() - hold_began
         figures.hold_cpu = cpu_seconds(processes) - hold_cpu
-        figures.hold_requests = sum((_requests(emu) - hold_requests).values())
+        figures.hold_requests = sum((api_requests(emu) - hold_requests).values())
 
         writes_began = time.monotonic()
         written = finish_jobs(api, namespace, dict.fromkeys(names, True))
@@ -310,7 +310,7 @@ def run_load(
     finally:
         sampler.stop()
     figures.triggerer_cpu = cpu_seconds(processes) - cpu_start
-    figures.requests = dict(_requests(emu) - requests_start)
+    figures.requests = dict(api_requests(emu) - requests_start)
     runner = [p for p in processes if p.pid != processes[0].pid]
     figures.supervisor_peak_rss_mib = sampler.peak.get(processes[0].pid, 0.0)
     figures.runner_peak_rss_mib = max((sampler.peak.get(p.pid, 0.0) for p in runner), default=0.0)

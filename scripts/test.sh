@@ -9,4 +9,6 @@ ruff check .
 ruff format --check .
 mypy airflow_k8s_workflows
 # pytest exits 5 when it collected no test: that is a failure here, never a pass.
-exec python -m pytest "$@"
+# Three xdist workers on two cores: most unit tests wait on (scaled) timers, the Airflow end-to-end
+# files start first, one per worker, whole files per worker (tests/conftest.py orders them).
+exec python -m pytest -n "${PYTEST_WORKERS:-3}" --dist loadfile --no-loadscope-reorder "$@"

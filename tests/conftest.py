@@ -33,6 +33,31 @@ from airflow_k8s_workflows.emulator import KubeEmulator  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
+# The files with real Airflow processes, longest first (minutes each on 2 cores). scripts/test.sh
+# runs the suite with xdist (--dist loadfile --no-loadscope-reorder): each worker starts on one of
+# these while the rest of the suite, which mostly waits on timers, fills the gaps.
+E2E_LONGEST_FIRST = (
+    "tests/e2e/test_ui_and_cli.py",
+    "tests/reliability/test_airflow_reliability.py",
+    "tests/e2e/test_demo.py",
+    "tests/triggers/test_events_e2e.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Order files for xdist: one long e2e file per worker first, then as many ordinary files
+    (xdist hands each worker two files at the start), then the other e2e files, then the rest."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    rank = {name: i for i, name in enumerate(E2E_LONGEST_FIRST)}
+    e2e = sorted((f for f in files if f in rank or any(i.get_closest_marker("e2e") for i in files[f])),
+                 key=lambda f: rank.get(f, len(rank)))  # fmt: skip
+    others = [f for f in files if f not in e2e]
+    order = e2e[:workers] + others[:workers] + e2e[workers:] + others[workers:]
+    items[:] = [item for name in order for item in files[name]]
+
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[KubeEmulator]:

@@ -13,8 +13,9 @@ DAG, its own namespace and its own assertions, and passes alone (``-k``).
   result in XCom. ``RELIABILITY_SEED=<n>`` replays a run's plan.
 * ``test_no_lost_completions_across_a_triggerer_restart``: 100 deferred JobSensor waits; the
   triggerer is stopped, half of the Jobs finish (some fail) while it is down, the rest after
-  the new one took over; every task must end in its Job's state.
-* ``test_triggerer_load_ci``: the load of ``benchmarks/triggerer_load.py`` at a CI-sized N.
+  the new one took over; every task must end in its Job's state. While the 100 wait, the
+  triggerer sends no request at all (one shared watch). The 1,000-task figure comes from
+  ``benchmarks/triggerer_load.py`` (same code, about 10 minutes here).
 * ``test_secrets_never_reach_anything_airflow_writes``: a Secret applied by
   ApplyManifestsOperator, Jobs using it (one prints it), a connection with a bearer token;
   nothing Airflow wrote (logs, the SQLite file, standalone output) contains those values.
@@ -46,12 +47,12 @@ from benchmarks.triggerer_load import (
     ENV as LOAD_ENV,
 )
 from benchmarks.triggerer_load import (
+    api_requests,
     count_state,
     create_jobs,
     dag_source,
     finish_jobs,
     job_names,
-    run_load,
     trigger_logs,
 )
 from tests.reliability.airflow_rig import (
@@ -98,9 +99,7 @@ TWINS_DAG_FILE = textwrap.dedent(
 WAITS_DAG = "rel_waits"
 WAITS_NS = "waits"
 WAITS = 100
-LOAD_DAG = "rel_load"
-LOAD_NS = "load"
-LOAD_N = int(os.environ.get("RELIABILITY_LOAD_N", "100"))
+HOLD = 3.0  # seconds of waiting with every trigger running, requests counted
 SECRETS_DAG = "rel_secrets"
 SECRETS_NS = "secrets"
 
@@ -163,7 +162,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     (dags / "rel_twins.py").write_text(TWINS_DAG_FILE)
     (dags / "rel_waits.py").write_text(dag_source(WAITS_DAG, WAITS, WAITS_NS, "k8s_light", prefix="wait"))
     (dags / "rel_secrets.py").write_text(SECRETS_DAG_FILE)
-    (dags / "rel_load.py").write_text(dag_source(LOAD_DAG, LOAD_N, LOAD_NS, "k8s_light", prefix="load"))
     home = base / "airflow"
     with (
         KubeEmulator(speed=20, tls=True, token=tokens[0], workdir=base / "emu") as emu,
@@ -176,7 +174,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         _namespace(api, TWINS_NS)
         _namespace(api, SECRETS_NS)
         _namespace(light_api, WAITS_NS)
-        _namespace(light_api, LOAD_NS)
         env = {
             **LOAD_ENV,
             "AIRFLOW__CORE__PARALLELISM": "10",
@@ -365,6 +362,9 @@ def test_no_lost_completions_across_a_triggerer_restart(rig: Rig) -> None:
     deferred = time.monotonic() - began
     af.wait(lambda: trigger_logs(af, WAITS_DAG, run_id) >= WAITS, 60, f"{WAITS} triggers running", 0.5)
     running = time.monotonic() - began
+    before_hold = api_requests(rig.light)
+    time.sleep(HOLD)
+    hold_requests = api_requests(rig.light) - before_hold  # the triggerer's: every task is deferred
 
     finished_while_down: dict[str, float] = {}
     af.restart_triggerer(
@@ -395,8 +395,11 @@ def test_no_lost_completions_across_a_triggerer_restart(rig: Rig) -> None:
           f"triggerer stopped in {af.timings['triggerer_stopped']:.1f}s, {len(finished_while_down)} Jobs "
           f"finished while down ({sum(not outcomes[n] for n in while_down)} failed), new triggerer up "
           f"after {af.timings['triggerer_restarted']:.1f}s; all ended {settled:.1f}s after the restart")  # fmt: skip
+    print(f"[waits] requests while {WAITS} waits held for {HOLD:.0f} s: {sum(hold_requests.values())} "
+          f"{dict(hold_requests)}")  # fmt: skip
     print(f"[waits] final states {state_counts(tis)}; correct {right}/{WAITS} ({100 * right / WAITS:.0f} %); "
           f"expected {dict(Counter(expected.values()))}")  # fmt: skip
+    assert sum(hold_requests.values()) <= 2, hold_requests  # a watch re-opened at most: no polling
     assert len(finished_while_down) == WAITS // 2
     assert len(tis) == WAITS
     # the Jobs that finished while no triggerer ran were seen by the new one
@@ -415,23 +418,7 @@ def _trigger_runners(af: AirflowStandalone, dag_id: str, run_id: str) -> dict[in
     return dict(out)
 
 
-# -- 3. load: N deferred tasks in one triggerer ---------------------------------------------------------
-def test_triggerer_load_ci(rig: Rig) -> None:
-    """``benchmarks/triggerer_load.py`` at ``RELIABILITY_LOAD_N`` (default 100) deferred
-    JobSensor tasks in the one triggerer of this standalone: all reach ``deferred``, all
-    triggers start, and all end ``success`` once their Jobs complete. The 1,000 figure comes
-    from the benchmark itself (about 10 minutes on this machine)."""
-    figures = run_load(
-        rig.af, rig.light, rig.light_api, dag_id=LOAD_DAG, namespace=LOAD_NS, n=LOAD_N, hold=5.0,
-        timeout=150.0, log=lambda m: print(m, flush=True),
-    )  # fmt: skip
-    print("\n" + "\n".join(f"[load] {line}" for line in figures.lines()))
-    assert figures.states == {"success": LOAD_N}, figures.states
-    # one shared LIST+WATCH for every wait: waiting costs no requests per task
-    assert figures.hold_requests <= 5, figures.hold_requests
-
-
-# -- 4. secrets never leak ----------------------------------------------------------------------------
+# -- 3. secrets never leak ----------------------------------------------------------------------------
 def _airflow_files(home: Path) -> list[Path]:
     return [p for p in home.rglob("*") if p.is_file() and p.name != "airflow_local_settings.py"]
 
