@@ -158,6 +158,17 @@ def test_backoff_limit_failure_names_reason_pod_problem_logs_and_events(api: cli
 
 
 # -- adoption ---------------------------------------------------------------------------------------------
+def deferred_attempt(
+    task_id: str, cmds: list[str], store: StateStore, try_number: int
+) -> tuple[RunJobOperator, dict[str, Any], TaskDeferred]:
+    """One try of a deferrable RunJobOperator that keeps its Job: (operator, context, deferral)."""
+    op = RunJobOperator(task_id=task_id, image=IMAGE, cmds=cmds, deferrable=True, cleanup="never")
+    ctx = context(task_id, try_number=try_number, store=store)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(ctx)
+    return op, ctx, deferred.value
+
+
 def test_a_retry_adopts_the_running_job_and_a_clear_starts_a_fresh_one(
     api: client.ApiClient, tmp_path: Path
 ) -> None:
@@ -166,11 +177,7 @@ def test_a_retry_adopts_the_running_job_and_a_clear_starts_a_fresh_one(
     store = StateStore()
 
     def attempt(try_number: int) -> tuple[RunJobOperator, dict[str, Any], TaskDeferred]:
-        op = RunJobOperator(task_id="adopt", image=IMAGE, cmds=cmds, deferrable=True, cleanup="never")
-        ctx = context("adopt", try_number=try_number, store=store)
-        with pytest.raises(TaskDeferred) as deferred:
-            op.execute(ctx)
-        return op, ctx, deferred.value
+        return deferred_attempt("adopt", cmds, store, try_number)
 
     _, ctx, _ = attempt(1)
     [job] = jobs_of(api, ctx)
@@ -200,11 +207,7 @@ def test_a_retry_hands_back_the_result_of_a_job_that_succeeded_while_no_try_watc
     store = StateStore()
 
     def attempt(try_number: int) -> tuple[RunJobOperator, dict[str, Any], TaskDeferred]:
-        op = RunJobOperator(task_id="late", image=IMAGE, cmds=cmds, deferrable=True, cleanup="never")
-        ctx = context("late", try_number=try_number, store=store)
-        with pytest.raises(TaskDeferred) as deferred:
-            op.execute(ctx)
-        return op, ctx, deferred.value
+        return deferred_attempt("late", cmds, store, try_number)
 
     _, ctx, first = attempt(1)
     [job] = jobs_of(api, ctx)

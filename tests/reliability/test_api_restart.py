@@ -12,7 +12,6 @@ import asyncio
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ from airflow_k8s_workflows.emulator.core import free_port
 from airflow_k8s_workflows.kube import watch
 from airflow_k8s_workflows.triggers.job import JobTrigger
 from tests.helpers import wait_for
-from tests.triggers.watch_support import fast_watch
+from tests.triggers.watch_support import emu, fast_watch
 
-__all__ = ["fast_watch"]  # fixture
+__all__ = ["emu", "fast_watch"]  # fixtures
 
 JOB = {"metadata": {"name": "etl"}, "spec": {"template": {"spec": {
     "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}  # fmt: skip
@@ -50,14 +49,6 @@ def refused(emu: KubeEmulator) -> bool:
         return False
     except OSError:
         return True
-
-
-@pytest.fixture
-def emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_watch: None) -> Iterator[KubeEmulator]:
-    e = KubeEmulator(speed=20, controllers=False, kubelet=False, workdir=tmp_path / "emu").start()
-    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", e.airflow_connection(inline=True))
-    yield e
-    e.stop()
 
 
 async def start_wait(emu: KubeEmulator, uid: str) -> asyncio.Future[Any]:
