@@ -55,6 +55,13 @@ def qualified(group: str, resource: str) -> str:
     return f"{resource}.{group}" if group else resource
 
 
+def forbidden_create_by_apply(group: str, resource: str, name: str) -> ApiError:
+    """403 for a server-side apply that would create an object the user may not create: the
+    patch handler's own authorization check, which names no verb (``configmaps "x" is forbidden: ``)."""
+    return ApiError(403, "Forbidden", f'{qualified(group, resource)} "{name}" is forbidden: ',
+                    _details(name, group, resource))  # fmt: skip
+
+
 def not_found(group: str, resource: str, name: str) -> ApiError:
     return ApiError(
         404, "NotFound", f'{qualified(group, resource)} "{name}" not found', _details(name, group, resource)

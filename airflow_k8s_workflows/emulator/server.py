@@ -21,6 +21,7 @@ from .api import ApiServer, Request
 from .errors import ApiError
 from .faults import Faults
 from .metrics import RequestCounter, render
+from .patch import APPLY_PATCH
 from .rbac import ADMIN, UserInfo
 from .registry import ResourceType
 from .selectors import FieldSelector, LabelSelector, object_matcher
@@ -286,6 +287,14 @@ class HttpFront:
         if verb == "PATCH":
             raw = await request.read()
             existed = api.try_get(rt, ns, name) is not None
+            content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+            if not existed and not sub and content_type == APPLY_PATCH and self.authorize is not None:
+                # an apply that creates needs "create" as well as "patch": kube-apiserver's patch
+                # handler authorizes the create it turns into, and words a denial without the verb
+                try:
+                    self.authorize(UserInfo(req.user, tuple(req.groups)), "create", rt, ns, name, "")
+                except ApiError as denied:
+                    raise errors.forbidden_create_by_apply(rt.group, rt.resource, name) from denied
             obj = api.patch(rt, ns, name, raw, request.headers.get("Content-Type", ""), req, subresource=sub,
                             force=_bool(q.get("force")))  # fmt: skip
             return _json(obj, 200 if existed or sub else 201)

@@ -8,9 +8,9 @@ test, so does a request the role does not allow). The emulator counts requests p
 group, resource, subresource, code); the test's own writes while an operator waits go to the
 emulator's API directly, so only Airflow's requests are counted.
 
-The emulator authorizes a server-side apply that creates an object as "patch" only, where a
-real API server also checks "create": the roles grant "create" for every kind they apply, and
-``test_a_real_servers_create_denial_of_an_apply_says_create_is_needed`` covers the message.
+A server-side apply that creates an object needs "create" as well as "patch", as on a real API
+server (whose patch handler words that denial without a verb):
+``test_an_apply_that_creates_needs_create_and_says_so``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_k8s_workflows.emulator import KubeEmulator
@@ -558,22 +557,29 @@ def test_discovery_needs_no_binding(cluster: Cluster, tmp_path: Path) -> None:
     assert roles and not [rule for role in roles for rule in role["rules"] if "nonResourceURLs" in rule]
 
 
-def test_a_real_servers_create_denial_of_an_apply_says_create_is_needed(cluster: Cluster) -> None:
-    """A real API server authorizes the create a server-side apply makes separately and answers
-    a denial without naming the verb (``configmaps "settings" is forbidden: ``); the emulator
-    authorizes such an apply as "patch" only, so the answer is played here."""
+def test_an_apply_that_creates_needs_create_and_says_so(cluster: Cluster) -> None:
+    """With "patch" but not "create" on ConfigMaps, applying a new ConfigMap is refused the way a
+    real API server refuses it (``configmaps "settings" is forbidden: ``, no verb named); the
+    error says both verbs are needed and nothing is created. Updating an existing one works."""
     from airflow_k8s_workflows.operators.apply import ApplyManifestsOperator
 
-    async def real_server(request: web.Request) -> web.StreamResponse | None:
-        if request.method == "PATCH" and request.content_type == "application/apply-patch+yaml":
-            status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": 403,
-                      "reason": "Forbidden", "message": 'configmaps "settings" is forbidden: ',
-                      "details": {"name": "settings", "kind": "configmaps"}}  # fmt: skip
-            return web.json_response(status, status=403)
-        return None
+    def no_configmap_create(role: dict[str, Any]) -> None:
+        rules = []
+        for rule in role["rules"]:
+            if "configmaps" in rule["resources"] and "create" in rule["verbs"]:
+                rest = [r for r in rule["resources"] if r != "configmaps"]
+                if rest:
+                    rules.append({**rule, "resources": rest})
+                rule = {
+                    **rule,
+                    "resources": ["configmaps"],
+                    "verbs": [v for v in rule["verbs"] if v != "create"],
+                }
+            rules.append(rule)
+        role["rules"] = rules
 
-    cluster.emu.http.before.append(real_server)
     cluster.bind("deploy")
+    cluster.change_role("deploy", no_configmap_create)
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -588,6 +594,10 @@ def test_a_real_servers_create_denial_of_an_apply_says_create_is_needed(cluster:
         'server-side apply needs "patch", and "create" while the object does not exist yet '
         '(configmaps "settings" is forbidden: )'
     )
+    assert cluster.read("configmaps", "settings") is None
     assert ("", "configmaps", "create") in granted("deploy") and ("", "configmaps", "patch") in granted(
         "deploy"
     )
+    cluster.write("configmaps", "", body={**config_map, "data": {"b": "0"}})  # exists now: a patch
+    ApplyManifestsOperator(task_id="apply", manifests=[config_map]).execute({})
+    assert cluster.read("configmaps", "settings")["data"] == {"a": "1", "b": "0"}
