@@ -4,6 +4,7 @@ adoption, cleanup, kill, and bad input refused before anything reaches the clust
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,12 @@ def test_backoff_limit_failure_names_reason_pod_problem_logs_and_events(api: cli
 
 
 # -- adoption ---------------------------------------------------------------------------------------------
+def gated(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A gate file and a command that waits for it, then prints ``released``."""
+    gate = tmp_path / "release"
+    return gate, sh(f"until [ -e {gate} ]; do sleep 0.05; done; echo released")
+
+
 def deferred_attempt(
     task_id: str, cmds: list[str], store: StateStore, try_number: int
 ) -> tuple[RunJobOperator, dict[str, Any], TaskDeferred]:
@@ -172,12 +179,9 @@ def deferred_attempt(
 def test_a_retry_adopts_the_running_job_and_a_clear_starts_a_fresh_one(
     api: client.ApiClient, tmp_path: Path
 ) -> None:
-    gate = tmp_path / "release"
-    cmds = sh(f"until [ -e {gate} ]; do sleep 0.05; done; echo released")
+    gate, cmds = gated(tmp_path)
     store = StateStore()
-
-    def attempt(try_number: int) -> tuple[RunJobOperator, dict[str, Any], TaskDeferred]:
-        return deferred_attempt("adopt", cmds, store, try_number)
+    attempt = functools.partial(deferred_attempt, "adopt", cmds, store)
 
     _, ctx, _ = attempt(1)
     [job] = jobs_of(api, ctx)
@@ -202,12 +206,9 @@ def test_a_retry_adopts_the_running_job_and_a_clear_starts_a_fresh_one(
 def test_a_retry_hands_back_the_result_of_a_job_that_succeeded_while_no_try_watched(
     api: client.ApiClient, tmp_path: Path
 ) -> None:
-    gate = tmp_path / "release"
-    cmds = sh(f"until [ -e {gate} ]; do sleep 0.05; done; echo released")
+    gate, cmds = gated(tmp_path)
     store = StateStore()
-
-    def attempt(try_number: int) -> tuple[RunJobOperator, dict[str, Any], TaskDeferred]:
-        return deferred_attempt("late", cmds, store, try_number)
+    attempt = functools.partial(deferred_attempt, "late", cmds, store)
 
     _, ctx, first = attempt(1)
     [job] = jobs_of(api, ctx)
