@@ -40,7 +40,7 @@ import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,17 @@ def create_jobs(api: Any, namespace: str, names: list[str]) -> None:
     _parallel(lambda name: batch.create_namespaced_job(namespace, _job(name)), names)
 
 
+JOB_ENDINGS = {  # the Job controller's conditions, interim then terminal: (types..., reason, message)
+    True: (
+        "SuccessCriteriaMet",
+        "Complete",
+        "CompletionsReached",
+        "Reached expected number of succeeded pods",
+    ),
+    False: ("FailureTarget", "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+}
+
+
 def finish_jobs(api: Any, namespace: str, outcomes: dict[str, bool]) -> dict[str, float]:
     """Write Complete (True) or Failed (False) into each Job's status; name -> wall time of the write."""
     from kubernetes import client
@@ -114,23 +125,12 @@ def finish_jobs(api: Any, namespace: str, outcomes: dict[str, bool]) -> dict[str
     written: dict[str, float] = {}
 
     def finish(name: str) -> None:
-        now = datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
-        if outcomes[name]:
-            conditions = [
-                {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
-                 "message": "Reached expected number of succeeded pods", "lastTransitionTime": now},
-                {"type": "Complete", "status": "True", "reason": "CompletionsReached",
-                 "message": "Reached expected number of succeeded pods", "lastTransitionTime": now},
-            ]  # fmt: skip
-            status = {"conditions": conditions, "succeeded": 1, "startTime": now, "completionTime": now}
-        else:
-            conditions = [
-                {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
-                 "message": "Job has reached the specified backoff limit", "lastTransitionTime": now},
-                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                 "message": "Job has reached the specified backoff limit", "lastTransitionTime": now},
-            ]  # fmt: skip
-            status = {"conditions": conditions, "failed": 1, "startTime": now}
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        interim, terminal, reason, message = JOB_ENDINGS[outcomes[name]]
+        conditions = [{"type": kind, "status": "True", "reason": reason, "message": message,
+                       "lastTransitionTime": now} for kind in (interim, terminal)]  # fmt: skip
+        counts = {"succeeded": 1, "completionTime": now} if outcomes[name] else {"failed": 1}
+        status = {"conditions": conditions, "startTime": now, **counts}
         batch.patch_namespaced_job_status(name, namespace, {"status": status})
         written[name] = time.time()
 
@@ -315,10 +315,8 @@ def run_load(
     figures.supervisor_peak_rss_mib = sampler.peak.get(processes[0].pid, 0.0)
     figures.runner_peak_rss_mib = max((sampler.peak.get(p.pid, 0.0) for p in runner), default=0.0)
 
-    from tests.reliability.airflow_rig import state_counts, task_instances
-
-    tis = task_instances(af, dag_id, run_id)
-    figures.states = state_counts(tis)
+    tis = af.task_instances(dag_id, run_id)
+    figures.states = dict(Counter(str(ti["state"]) for ti in tis))
     latencies = []
     for ti in tis:
         done = ti.get("end_date")

@@ -438,9 +438,31 @@ class AirflowStandalone:
 
         return self.wait(done, timeout, f"{count} finished run(s) of {dag_id}")
 
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return dict(self.get(f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"))
+
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of the run (all pages: mapped tasks make many)."""
+        path = f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances"
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.get(path, limit=100, offset=len(found))
+            found.extend(page["task_instances"])
+            if not page["task_instances"] or len(found) >= page["total_entries"]:
+                return found
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+        """The task instance's ``return_value``, None when it pushed none."""
         quoted = urllib.parse.quote(run_id, safe="")
-        return list(self.get(f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"])
+        response = self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/return_value",
+            params={"map_index": map_index, "deserialize": True},
+        )
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()["value"]
 
     def upstream_asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         quoted = urllib.parse.quote(run_id, safe="")

@@ -34,7 +34,6 @@ import random
 import signal
 import threading
 import time
-import urllib.parse
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,34 +55,6 @@ def seed_from_env() -> int:
 
 
 # -- REST helpers ------------------------------------------------------------------------------------
-def task_instances(af: AirflowStandalone, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-    quoted = urllib.parse.quote(run_id, safe="")
-    found: list[dict[str, Any]] = []
-    while True:
-        page = af.get(f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances", limit=100, offset=len(found))
-        found.extend(page["task_instances"])
-        if not page["task_instances"] or len(found) >= page["total_entries"]:
-            return found
-
-
-def run_state(af: AirflowStandalone, dag_id: str, run_id: str) -> str:
-    quoted = urllib.parse.quote(run_id, safe="")
-    return str(af.get(f"/dags/{dag_id}/dagRuns/{quoted}")["state"])
-
-
-def xcom(af: AirflowStandalone, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
-    quoted = urllib.parse.quote(run_id, safe="")
-    response = af.api(
-        "GET",
-        f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/return_value",
-        params={"map_index": map_index, "deserialize": True},
-    )
-    if response.status_code == 404:
-        return None
-    response.raise_for_status()
-    return response.json()["value"]
-
-
 def state_counts(tis: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return dict(Counter(str(ti["state"]) for ti in tis))
 
@@ -271,8 +242,9 @@ class TaskKiller:
       commit, before the create's HTTP response is even sent);
     * ``waiting`` / ``deferring``: ``delay`` s after its Job was stored (while the Job runs, or
       while the deferrable task hands over to the triggerer);
-    * ``resuming``: ``delay`` s after a later task process of the same try appears once the Job
-      has finished (the deferred task's resume); no other point kills a resumed process;
+
+    A resumed task process (a deferred try's second one) is never killed: Airflow 3.3.2 leaves
+    that try ``running`` for good (docs/dev/airflow-notes.md §13).
     * ``reading_result``: when the try annotates the finished Job as checked (``delay`` 0), or
       when it deletes the Job after reading its result (``delay`` < 0), i.e. before the XCom
       push.
@@ -325,7 +297,7 @@ class TaskKiller:
         if not wanted:
             return
         if seen.resumed:
-            return  # only "resuming" (below) kills a resumed task process
+            return  # a resumed task process is never killed (class docstring)
         if kill.delay <= 0:
             self._kill(kill, seen)
         else:
@@ -344,7 +316,7 @@ class TaskKiller:
 
     def _identify(self, ti_id: str) -> tuple[str, int, int] | None:
         if ti_id not in self._ids:
-            for ti in task_instances(self.af, self.dag_id, self.run_id):
+            for ti in self.af.task_instances(self.dag_id, self.run_id):
                 self._ids[str(ti["id"])] = (ti["task_id"], int(ti["map_index"]), int(ti["try_number"]))
         return self._ids.get(ti_id)
 
@@ -374,10 +346,7 @@ class TaskKiller:
         kill = self.plan.get(key)
         if kill is None or kill.done:
             return
-        finished = any(j.terminal for j in self.ledger.jobs_of(seen.task_id, seen.map_index))
-        if (kill.point == "before_create" and not seen.resumed) or (
-            kill.point == "resuming" and seen.resumed and finished
-        ):
+        if kill.point == "before_create" and not seen.resumed:
             with self._lock:
                 self._due.append((seen.first_seen + kill.delay, kill, seen.pid))
 

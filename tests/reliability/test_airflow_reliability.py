@@ -8,7 +8,7 @@ DAG, its own namespace and its own assertions, and passes alone (``-k``).
   sync, 25 deferrable; retries=6, retry_delay=1 s: two planned kills at most, the rest is room
   for tries Airflow itself fails on a loaded machine with a late executor event, airflow-notes
   §12) whose task processes are SIGKILLed before the
-  create, right after it, while waiting, at the resume, while reading the result. Airflow
+  create, right after it, while waiting, while deferring, while reading the result. Airflow
   retries; every task instance must end with exactly one Job ever created, success, and its
   result in XCom. ``RELIABILITY_SEED=<n>`` replays a run's plan.
 * ``test_no_lost_completions_across_a_triggerer_restart``: 100 deferred JobSensor waits; the
@@ -59,11 +59,8 @@ from tests.reliability.airflow_rig import (
     JobLedger,
     Kill,
     TaskKiller,
-    run_state,
     seed_from_env,
     state_counts,
-    task_instances,
-    xcom,
 )
 
 # one standalone for the module: keep its tests on one xdist worker (--dist loadgroup)
@@ -177,10 +174,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         env = {
             **LOAD_ENV,
             "AIRFLOW__CORE__PARALLELISM": "10",
-            # a resumed (after deferral) task process killed by a signal stays "running" until the
-            # scheduler misses its heartbeat (docstring of the twins test): 20 s, not 300 s
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
         }
         af = AirflowStandalone(home, dags, env=env)
         af.start()
@@ -203,7 +196,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 # -- 1. no twin workloads -------------------------------------------------------------------------------
 POINTS = {
     "sync": ("before_create", "after_create", "waiting", "reading_result"),
-    # not "resuming"/"reading_result": see the test's docstring
+    # no kill after the resume: see the test's docstring
     "deferred": ("before_create", "after_create", "deferring"),
 }
 
@@ -215,7 +208,7 @@ def _wait_finished(af: AirflowStandalone, dag_id: str, run_id: str, timeout: flo
     """Until the run has finished; on a timeout the test goes on and fails on the states."""
     try:
         af.wait(
-            lambda: run_state(af, dag_id, run_id) in ("success", "failed"),
+            lambda: af.run(dag_id, run_id)["state"] in ("success", "failed"),
             timeout,
             f"{dag_id} to finish",
             1.0,
@@ -233,8 +226,6 @@ def _delay(rng: random.Random, point: str) -> float:
         return rng.uniform(0.3, JOB_SECONDS * 0.75)
     if point == "deferring":
         return rng.uniform(0.005, 0.12)  # the task process exits a few 100 ms after the create
-    if point == "resuming":
-        return rng.uniform(0.0, 0.3)
     return 0.0 if rng.random() < 0.5 else -1.0  # reading_result: at the checked mark / at the cleanup
 
 
@@ -287,7 +278,7 @@ def test_no_twin_jobs_when_task_processes_are_killed(rig: Rig) -> None:
         ledger.close()
     elapsed = time.monotonic() - began
     killer.check()
-    tis = task_instances(af, TWINS_DAG, run_id)
+    tis = af.task_instances(TWINS_DAG, run_id)
     created = ledger.created()
 
     # the figures, before any assertion
@@ -300,7 +291,7 @@ def test_no_twin_jobs_when_task_processes_are_killed(rig: Rig) -> None:
     twins = {key: jobs for key, jobs in created.items() if len(jobs) > 1}
     tries = {(ti["task_id"], ti["map_index"]): int(ti["try_number"]) for ti in tis}
     retried = sum(1 for key in kills_by_ti if tries.get(key, 0) > 1)
-    print(f"[twins] {len(tis)} task instances, run {run_state(af, TWINS_DAG, run_id)} in {elapsed:.1f}s, "
+    print(f"[twins] {len(tis)} task instances, run {af.run(TWINS_DAG, run_id)['state']} in {elapsed:.1f}s, "
           f"states {state_counts(tis)}")  # fmt: skip
     print(f"[twins] kills landed {len(killer.kills)} of {len(plan)} planned; trials killed "
           f"{len(kills_by_ti)} of {2 * TRIALS_PER_MODE}, retried {retried}; tries "
@@ -315,14 +306,14 @@ def test_no_twin_jobs_when_task_processes_are_killed(rig: Rig) -> None:
             f"[twins]   TWIN {task_id}[{index}]: Jobs from tries {[j.try_number for j in jobs]}, kills {kills}"
         )
 
-    assert run_state(af, TWINS_DAG, run_id) == "success", state_counts(tis)
+    assert af.run(TWINS_DAG, run_id)["state"] == "success", state_counts(tis)
     assert len(tis) == 2 * TRIALS_PER_MODE and all(ti["state"] == "success" for ti in tis), state_counts(tis)
     assert not twins, f"{len(twins)} task instances ran more than one Job: {sorted(twins)}"
     assert sorted(created) == sorted((ti["task_id"], ti["map_index"]) for ti in tis)
     for ti in tis:
         mode = ti["task_id"].removeprefix("job_")
         assert (
-            xcom(af, TWINS_DAG, run_id, ti["task_id"], ti["map_index"]) == f"result-{mode}-{ti['map_index']}"
+            af.xcom(TWINS_DAG, run_id, ti["task_id"], ti["map_index"]) == f"result-{mode}-{ti['map_index']}"
         )
     # the kills really happened, at every point of both modes, and made Airflow retry
     assert len(kills_by_ti) >= 0.8 * 2 * TRIALS_PER_MODE, f"only {len(kills_by_ti)} trials were killed"
@@ -386,7 +377,7 @@ def test_no_lost_completions_across_a_triggerer_restart(rig: Rig) -> None:
     except TimeoutError:
         print("[waits] not all task instances ended within 120 s")
     settled = time.monotonic() - restarted
-    tis = task_instances(af, WAITS_DAG, run_id)
+    tis = af.task_instances(WAITS_DAG, run_id)
     expected = {i: "success" if outcomes[name] else "failed" for i, name in enumerate(names)}
     wrong = {ti["map_index"]: (ti["state"], expected[ti["map_index"]]) for ti in tis
              if ti["state"] != expected[ti["map_index"]]}  # fmt: skip
@@ -447,11 +438,11 @@ def test_secrets_never_reach_anything_airflow_writes(rig: Rig) -> None:
     run_id = af.trigger(SECRETS_DAG, run_id="secrets-1")["dag_run_id"]
     _wait_finished(af, SECRETS_DAG, run_id, 90)
     ran = time.monotonic() - began
-    tis = {ti["task_id"]: ti["state"] for ti in task_instances(af, SECRETS_DAG, run_id)}
+    tis = {ti["task_id"]: ti["state"] for ti in af.task_instances(SECRETS_DAG, run_id)}
     print(
-        f"\n[secrets] run {run_state(af, SECRETS_DAG, run_id)} in {ran:.1f}s, states {dict(sorted(tis.items()))}"
+        f"\n[secrets] run {af.run(SECRETS_DAG, run_id)['state']} in {ran:.1f}s, states {dict(sorted(tis.items()))}"
     )
-    assert run_state(af, SECRETS_DAG, run_id) == "success", tis
+    assert af.run(SECRETS_DAG, run_id)["state"] == "success", tis
 
     # the Secret is right in the cluster
     stored = client.CoreV1Api(rig.api).read_namespaced_secret("db-creds", SECRETS_NS).data
@@ -476,9 +467,9 @@ def test_secrets_never_reach_anything_airflow_writes(rig: Rig) -> None:
     size = sum(len(data) for data in contents.values())
     print(f"[secrets] searched {len(files)} files ({size / 2**20:.1f} MiB) under AIRFLOW_HOME for "
           f"{len(needles)} values: {len(hits)} hits {hits}; masked lines per Job: {masked}")  # fmt: skip
-    results = {mode: xcom(af, SECRETS_DAG, run_id, f"uses_secret_{mode}") for mode in ("sync", "deferred")}
+    results = {mode: af.xcom(SECRETS_DAG, run_id, f"uses_secret_{mode}") for mode in ("sync", "deferred")}
     assert results == {"sync": "done ***", "deferred": "done ***"}, results
-    assert xcom(af, SECRETS_DAG, run_id, "prints") == "hello from the job"
+    assert af.xcom(SECRETS_DAG, run_id, "prints") == "hello from the job"
 
     assert not hits, hits
     assert all(masked.values()), masked  # the Jobs printed the password; the task logs show it masked
