@@ -32,6 +32,15 @@ def _controller(cluster: Cluster) -> CronJobController:
     return next(c for c in cluster.emu.controllers if isinstance(c, CronJobController))
 
 
+def create_cronjob(cluster: Cluster, body: dict[str, Any]) -> None:
+    """Create the CronJob at least 10 s before the next minute on the controller's clock, so the
+    wall clock cannot reach a ``*/1`` schedule before the test moves the clock on (a Job the test
+    did not ask for; seen on a loaded machine when the create fell on second 59)."""
+    controller = _controller(cluster)
+    wait_for(lambda: cluster.emu.call(controller.now).second < 50, timeout=15, message="not second 50-59")
+    cluster.batch.create_namespaced_cron_job(NS, body)
+
+
 def advance_past_next_minute(cluster: Cluster, seconds_after: float = 2.0) -> datetime:
     """Move the CronJob controller's clock just past the next minute boundary; returns the boundary."""
     controller = _controller(cluster)
@@ -107,7 +116,7 @@ def test_defaults_and_validation(cluster: Cluster) -> None:
 
 
 def test_schedule_creates_named_job_and_tracks_it(cluster: Cluster) -> None:
-    cluster.batch.create_namespaced_cron_job(NS, cronjob_body("tick"))
+    create_cronjob(cluster, cronjob_body("tick"))
     boundary = advance_past_next_minute(cluster)
     [job] = wait_for(lambda: jobs_of(cluster, "tick"), message="the scheduled job")
     meta = job["metadata"]
@@ -136,7 +145,7 @@ def test_schedule_creates_named_job_and_tracks_it(cluster: Cluster) -> None:
 
 
 def test_forbid_skips_while_a_job_runs(cluster: Cluster) -> None:
-    cluster.batch.create_namespaced_cron_job(NS, cronjob_body("solo", concurrencyPolicy="Forbid"))
+    create_cronjob(cluster, cronjob_body("solo", concurrencyPolicy="Forbid"))
     advance_past_next_minute(cluster)
     wait_for(lambda: len(jobs_of(cluster, "solo")) == 1)
     advance_past_next_minute(cluster)
@@ -148,7 +157,7 @@ def test_forbid_skips_while_a_job_runs(cluster: Cluster) -> None:
 
 
 def test_replace_deletes_the_running_job(cluster: Cluster) -> None:
-    cluster.batch.create_namespaced_cron_job(NS, cronjob_body("swap", concurrencyPolicy="Replace"))
+    create_cronjob(cluster, cronjob_body("swap", concurrencyPolicy="Replace"))
     advance_past_next_minute(cluster)
     [first] = wait_for(lambda: jobs_of(cluster, "swap"))
     advance_past_next_minute(cluster)
@@ -165,7 +174,7 @@ def test_replace_deletes_the_running_job(cluster: Cluster) -> None:
 
 
 def test_allow_runs_concurrently_and_history_limit_deletes_old_jobs(cluster: Cluster) -> None:
-    cluster.batch.create_namespaced_cron_job(NS, cronjob_body("hist", successfulJobsHistoryLimit=1))
+    create_cronjob(cluster, cronjob_body("hist", successfulJobsHistoryLimit=1))
     advance_past_next_minute(cluster)
     [first] = wait_for(lambda: jobs_of(cluster, "hist"))
     advance_past_next_minute(cluster)
@@ -184,7 +193,7 @@ def test_allow_runs_concurrently_and_history_limit_deletes_old_jobs(cluster: Clu
 
 
 def test_suspended_cronjob_starts_nothing(cluster: Cluster) -> None:
-    cluster.batch.create_namespaced_cron_job(NS, cronjob_body("paused", suspend=True))
+    create_cronjob(cluster, cronjob_body("paused", suspend=True))
     advance_past_next_minute(cluster)
     with pytest.raises(AssertionError):
         wait_for(lambda: jobs_of(cluster, "paused"), timeout=1)
@@ -193,7 +202,7 @@ def test_suspended_cronjob_starts_nothing(cluster: Cluster) -> None:
 
 
 def test_starting_deadline_skips_a_missed_run(cluster: Cluster) -> None:
-    cluster.batch.create_namespaced_cron_job(NS, cronjob_body("strict", startingDeadlineSeconds=10))
+    create_cronjob(cluster, cronjob_body("strict", startingDeadlineSeconds=10))
     advance_past_next_minute(cluster, seconds_after=30)
     with pytest.raises(AssertionError):
         wait_for(lambda: jobs_of(cluster, "strict"), timeout=1)
