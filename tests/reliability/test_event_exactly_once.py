@@ -90,6 +90,12 @@ async def test_every_event_fires_exactly_once_while_watches_drop_and_resumes_exp
         # repeats of earlier Events (the kubelet bumps count): never a second TriggerEvent
         repeats = rng.randint(0, 5) if i > size else 0
         batches.append((batch, action, repeats))
+    # every kind of fault happens at least once, early enough to land before the faults go off
+    # (a plan of ~100 rolls has no "expire" about once in 600 seeds)
+    for needed in ("expire", "cut", "drops-on"):
+        if all(action != needed for _, action, _ in batches):
+            at = rng.choice([n for n, (_, action, _) in enumerate(batches[:-5]) if not action])
+            batches[at] = (batches[at][0], needed, batches[at][2])
 
     expected: set[str] = set()
     not_expected: set[str] = set()
