@@ -41,7 +41,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -96,9 +95,9 @@ class Emulator:
             raise RuntimeError("the emulator did not start")
 
     def requests(self) -> int:
-        text = urllib.request.urlopen(f"{self.url}/metrics", timeout=30).read().decode()
-        return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
-                   if line.startswith("apiserver_request_total{"))  # fmt: skip
+        from airflow_k8s_workflows.emulator.metrics import RequestCounter
+
+        return RequestCounter.scrape(self.url).total()
 
     def completed(self, namespace: str) -> dict[str, float]:
         out = {}

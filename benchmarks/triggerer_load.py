@@ -153,11 +153,7 @@ def trigger_logs(af: Any, dag_id: str, run_id: str) -> int:
 
 def triggerer_processes(af: Any) -> list[Any]:
     """The running triggerer's supervisor and TriggerRunner (not its log server)."""
-    import psutil
-
-    top = psutil.Process(af.triggerers[-1].pid) if af.triggerers else af._component("triggerer")
-    if top is None:
-        raise RuntimeError("no triggerer process found")
+    top = af.triggerer_process()
     family = [top, *top.children(recursive=True)]
     return [p for p in family if "triggerer" in " ".join(p.cmdline())]
 
@@ -254,13 +250,6 @@ class Figures:
         ]
 
 
-def api_requests(emu: Any) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for (verb, _group, resource, sub, _code), n in emu.http.counter.counts.items():
-        counts[f"{verb} {resource}{'/' + sub if sub else ''}"] += n
-    return counts
-
-
 def run_load(
     af: Any,
     emu: Any,
@@ -282,7 +271,7 @@ def run_load(
     processes = triggerer_processes(af)
     sampler = Sampler(processes).start()
     cpu_start = cpu_seconds(processes)
-    requests_start = api_requests(emu)
+    requests_start = emu.http.counter.by_request()
     try:
         began = time.monotonic()
         run_id = af.trigger(dag_id, run_id=f"load-{int(time.time())}")["dag_run_id"]
@@ -292,11 +281,15 @@ def run_load(
         af.wait(lambda: trigger_logs(af, dag_id, run_id) >= n, timeout, f"{n} triggers started", 1.0)
         figures.to_all_triggers_started = time.monotonic() - began
 
-        hold_cpu, hold_requests, hold_began = cpu_seconds(processes), api_requests(emu), time.monotonic()
+        hold_cpu, hold_requests, hold_began = (
+            cpu_seconds(processes),
+            emu.http.counter.by_request(),
+            time.monotonic(),
+        )
         time.sleep(hold)  # the measurement window itself, not a synchronisation
         figures.hold = time.monotonic() - hold_began
         figures.hold_cpu = cpu_seconds(processes) - hold_cpu
-        figures.hold_requests = sum((api_requests(emu) - hold_requests).values())
+        figures.hold_requests = sum((emu.http.counter.by_request() - hold_requests).values())
 
         writes_began = time.monotonic()
         written = finish_jobs(api, namespace, dict.fromkeys(names, True))
@@ -310,7 +303,7 @@ def run_load(
     finally:
         sampler.stop()
     figures.triggerer_cpu = cpu_seconds(processes) - cpu_start
-    figures.requests = dict(api_requests(emu) - requests_start)
+    figures.requests = dict(emu.http.counter.by_request() - requests_start)
     runner = [p for p in processes if p.pid != processes[0].pid]
     figures.supervisor_peak_rss_mib = sampler.peak.get(processes[0].pid, 0.0)
     figures.runner_peak_rss_mib = max((sampler.peak.get(p.pid, 0.0) for p in runner), default=0.0)

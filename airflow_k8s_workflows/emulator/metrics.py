@@ -3,6 +3,8 @@ and kube-state-metrics style gauges over the stored objects."""
 
 from __future__ import annotations
 
+import re
+import urllib.request
 from collections import Counter
 from collections.abc import Iterable
 
@@ -12,6 +14,15 @@ RequestKey = tuple[str, str, str, str, str]  # verb, group, resource, subresourc
 
 
 class RequestCounter:
+    """Requests a server answered, per verb, group, resource, subresource and code (what
+    ``/metrics`` serves as ``apiserver_request_total``).
+
+    Example::
+
+        emu.http.counter.total("LIST", "configmaps", 200)  # in-process
+        RequestCounter.scrape(emu.url).by_request()  # from another process
+    """
+
     def __init__(self) -> None:
         self.counts: Counter[RequestKey] = Counter()
         self.watches_open = 0
@@ -19,12 +30,39 @@ class RequestCounter:
     def add(self, verb: str, group: str, resource: str, subresource: str, code: int) -> None:
         self.counts[(verb, group, resource, subresource, str(code))] += 1
 
-    def total(self, verb: str | None = None, resource: str | None = None) -> int:
+    def total(self, verb: str | None = None, resource: str | None = None, code: int | None = None) -> int:
+        """Requests counted, narrowed to a verb (``GET``, ``LIST``, ``WATCH``...), a resource and
+        a response code when given."""
         return sum(
             n
-            for (v, _g, r, _s, _c), n in self.counts.items()
-            if (verb is None or v == verb) and (resource is None or r == resource)
+            for (v, _g, r, _s, c), n in self.counts.items()
+            if (verb is None or v == verb)
+            and (resource is None or r == resource)
+            and (code is None or c == str(code))
         )
+
+    def by_request(self) -> Counter[str]:
+        """Counts per ``"VERB resource[/subresource]"``, over all groups and codes."""
+        counts: Counter[str] = Counter()
+        for (verb, _group, resource, sub, _code), n in self.counts.items():
+            counts[f"{verb} {resource}{'/' + sub if sub else ''}"] += n
+        return counts
+
+    @classmethod
+    def scrape(cls, url: str, timeout: float = 30) -> RequestCounter:
+        """The counts an emulator at ``url`` serves in ``/metrics`` (for a client in another
+        process, and for tests of the endpoint itself)."""
+        text = urllib.request.urlopen(f"{url}/metrics", timeout=timeout).read().decode()
+        counter = cls()
+        for labels, value in _REQUEST_TOTAL.findall(text):
+            got = dict(_LABEL.findall(labels))
+            key = (got["verb"], got["group"], got["resource"], got["subresource"], got["code"])
+            counter.counts[key] += int(float(value))
+        return counter
+
+
+_REQUEST_TOTAL = re.compile(r"^apiserver_request_total\{(.*)\} (\S+)$", re.M)
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
 def _labels(**labels: str) -> str:

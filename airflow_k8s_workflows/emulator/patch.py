@@ -45,10 +45,15 @@ def unsupported_media_type(accepted: tuple[str, ...]) -> ApiError:
     )
 
 
+def media_type(content_type: str) -> str:
+    """The media type of a ``Content-Type`` header, without its parameters."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def patch_type(content_type: str, node: SchemaNode | None) -> str:
     """The patch type of a ``Content-Type`` header; 415 for anything the resource does not accept
     (strategic merge is refused for custom resources, i.e. when ``node`` is not a built-in kind)."""
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = media_type(content_type)
     accepted = BUILTIN_PATCH_TYPES if node is not None and node.strategic else CUSTOM_RESOURCE_PATCH_TYPES
     if media not in accepted:
         raise unsupported_media_type(accepted)

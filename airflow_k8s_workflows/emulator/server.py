@@ -21,7 +21,7 @@ from .api import ApiServer, Request
 from .errors import ApiError
 from .faults import Faults
 from .metrics import RequestCounter, render
-from .patch import APPLY_PATCH
+from .patch import APPLY_PATCH, media_type
 from .rbac import ADMIN, UserInfo
 from .registry import ResourceType
 from .selectors import FieldSelector, LabelSelector, object_matcher
@@ -287,15 +287,20 @@ class HttpFront:
         if verb == "PATCH":
             raw = await request.read()
             existed = api.try_get(rt, ns, name) is not None
-            content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
-            if not existed and not sub and content_type == APPLY_PATCH and self.authorize is not None:
+            content_type = request.headers.get("Content-Type", "")
+            if (
+                not existed
+                and not sub
+                and media_type(content_type) == APPLY_PATCH
+                and self.authorize is not None
+            ):
                 # an apply that creates needs "create" as well as "patch": kube-apiserver's patch
                 # handler authorizes the create it turns into, and words a denial without the verb
                 try:
                     self.authorize(UserInfo(req.user, tuple(req.groups)), "create", rt, ns, name, "")
                 except ApiError as denied:
                     raise errors.forbidden_create_by_apply(rt.group, rt.resource, name) from denied
-            obj = api.patch(rt, ns, name, raw, request.headers.get("Content-Type", ""), req, subresource=sub,
+            obj = api.patch(rt, ns, name, raw, content_type, req, subresource=sub,
                             force=_bool(q.get("force")))  # fmt: skip
             return _json(obj, 200 if existed or sub else 201)
         if verb == "DELETE":
@@ -674,7 +679,7 @@ _BODY_TYPES = ("application/json", "application/yaml", "application/x-yaml", "te
 
 async def _read_body(request: web.Request) -> Any:
     raw = await request.read()
-    ctype = request.headers.get("Content-Type", JSON).split(";")[0].strip()
+    ctype = media_type(request.headers.get("Content-Type", JSON))
     if ctype not in _BODY_TYPES:
         # kubectl's generators (create configmap/deployment, run, expose) send protobuf; the emulator
         # serves JSON and YAML only (docs/emulator.md, "Limitations")

@@ -305,6 +305,18 @@ class AirflowStandalone:
                 return child
         return None
 
+    def triggerer_process(self) -> Any:
+        """The running triggerer's top process (a ``psutil.Process``): the one
+        :meth:`restart_triggerer` started last, else the one ``airflow standalone`` started."""
+        import psutil
+
+        if self.triggerers:
+            return psutil.Process(self.triggerers[-1].pid)
+        top = self._component("triggerer")
+        if top is None:
+            raise RuntimeError("no triggerer process found")
+        return top
+
     def restart_triggerer(self, timeout: float = 60.0, while_down: Callable[[], Any] | None = None) -> None:
         """Stop the running triggerer and start a new one (own process group, stopped by
         :meth:`stop`); returns once the new one is healthy. ``while_down`` is called after the
@@ -319,13 +331,8 @@ class AirflowStandalone:
         import psutil
 
         began = time.monotonic()
+        top = self.triggerer_process()
         running = self.triggerers.pop() if self.triggerers else None
-        if running is not None:
-            top = psutil.Process(running.pid)
-        else:
-            top = self._component("triggerer")
-            if top is None:
-                raise RuntimeError("no triggerer process found")
         family = [top, *top.children(recursive=True)]
         runners = [p for p in family[1:] if "airflow triggerer" in " ".join(p.cmdline())]
         top.terminate()

@@ -13,6 +13,7 @@ from kubernetes import client, dynamic, watch
 from kubernetes.client.rest import ApiException
 
 from airflow_k8s_workflows.emulator import KubeEmulator
+from airflow_k8s_workflows.emulator.metrics import RequestCounter
 from tests.helpers import wait_for
 
 # published in every namespace by the root CA publisher, as on a real cluster
@@ -427,11 +428,10 @@ def test_metrics_count_requests(emulator: KubeEmulator, k8s: client.ApiClient) -
     v1 = client.CoreV1Api(k8s)
     for _ in range(3):
         v1.list_namespaced_config_map("default")
+    assert RequestCounter.scrape(emulator.url).total("LIST", "configmaps", 200) == 3
     text = urllib.request.urlopen(f"{emulator.url}/metrics").read().decode()
-    line = next(
-        ln
-        for ln in text.splitlines()
-        if ln.startswith("apiserver_request_total{") and 'verb="LIST"' in ln and 'resource="configmaps"' in ln
+    assert (
+        'apiserver_request_total{verb="LIST",group="",resource="configmaps",subresource="",code="200"} 3'
+        in text
     )
-    assert line.endswith(" 3")
     assert "kube_pod_status_phase" in text and "kube_deployment_spec_replicas" in text

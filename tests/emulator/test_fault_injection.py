@@ -5,7 +5,6 @@ validation. Observed through real clients."""
 from __future__ import annotations
 
 import json
-import re
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +15,7 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from airflow_k8s_workflows.emulator import KubeEmulator
+from airflow_k8s_workflows.emulator.metrics import RequestCounter
 from tests.helpers import wait_for
 
 
@@ -30,12 +30,7 @@ def _admin(emu: KubeEmulator, method: str, body: dict[str, Any] | None = None) -
 
 
 def _metric(emu: KubeEmulator, verb: str, resource: str, code: int) -> int:
-    text = urllib.request.urlopen(f"{emu.url}/metrics").read().decode()
-    pattern = (
-        rf'^apiserver_request_total\{{verb="{verb}",group="[^"]*",resource="{resource}",'
-        rf'subresource="[^"]*",code="{code}"\}} (\d+)$'
-    )
-    return sum(int(m) for m in re.findall(pattern, text, re.M))
+    return RequestCounter.scrape(emu.url).total(verb, resource, code)
 
 
 def _watch_names(v1: client.CoreV1Api, rv: str, timeout: int = 5) -> list[str]:

@@ -47,7 +47,6 @@ from benchmarks.triggerer_load import (
     ENV as LOAD_ENV,
 )
 from benchmarks.triggerer_load import (
-    api_requests,
     count_state,
     create_jobs,
     dag_source,
@@ -353,9 +352,11 @@ def test_no_lost_completions_across_a_triggerer_restart(rig: Rig) -> None:
     deferred = time.monotonic() - began
     af.wait(lambda: trigger_logs(af, WAITS_DAG, run_id) >= WAITS, 60, f"{WAITS} triggers running", 0.5)
     running = time.monotonic() - began
-    before_hold = api_requests(rig.light)
+    before_hold = rig.light.http.counter.by_request()
     time.sleep(HOLD)
-    hold_requests = api_requests(rig.light) - before_hold  # the triggerer's: every task is deferred
+    hold_requests = (
+        rig.light.http.counter.by_request() - before_hold
+    )  # the triggerer's: every task is deferred
 
     finished_while_down: dict[str, float] = {}
     af.restart_triggerer(

@@ -13,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-import re
 import statistics
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from aiohttp import web
 
 from airflow_k8s_workflows.emulator import KubeEmulator
 from airflow_k8s_workflows.emulator.api import CONTROLLER
+from airflow_k8s_workflows.emulator.metrics import RequestCounter
 from airflow_k8s_workflows.hooks.kubernetes import AsyncClusterHook, ClusterHook
 from airflow_k8s_workflows.kube import watch
 from airflow_k8s_workflows.kube.errors import Forbidden, ServerError
@@ -48,12 +47,7 @@ def emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeEmulato
 
 def metric(emu: KubeEmulator, verb: str, resource: str, code: int | None = None) -> int:
     """apiserver_request_total from /metrics, summed over codes unless ``code`` is given."""
-    text = urllib.request.urlopen(f"{emu.url}/metrics").read().decode()
-    pattern = (
-        rf'^apiserver_request_total\{{verb="{verb}",group="[^"]*",resource="{resource}",'
-        rf'subresource="[^"]*",code="{code if code is not None else "[0-9]+"}"\}} (\d+)$'
-    )
-    return sum(int(n) for n in re.findall(pattern, text, re.M))
+    return RequestCounter.scrape(emu.url).total(verb, resource, code)
 
 
 def arrivals(emu: KubeEmulator, method: str, resource: str) -> list[float]:
