@@ -23,21 +23,21 @@ Task processes start with the Kubernetes clients imported (``airflow_local_setti
 process runs pays about 1 s of CPU for ``import kubernetes``/``kubernetes_asyncio``/the cncf
 hook, which is what dominates "to all deferred" on 2 cores, not the triggerer.
 
-``tests/reliability/test_airflow_reliability.py::test_triggerer_load_ci`` runs the same code
-at a CI-sized N inside the shared standalone of that module.
+``tests/reliability/test_airflow_reliability.py::test_no_lost_completions_across_a_triggerer_restart``
+runs the same DAG and helpers at N=100 inside the shared standalone of that module.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import statistics
 import sys
 import tempfile
 import textwrap
 import threading
 import time
-import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -139,16 +139,14 @@ def finish_jobs(api: Any, namespace: str, outcomes: dict[str, bool]) -> dict[str
 
 
 # -- Airflow side -------------------------------------------------------------------------------------
-def count_state(af: Any, dag_id: str, run_id: str, state: str) -> int:
-    quoted = urllib.parse.quote(run_id, safe="")
-    page = af.get(f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances", state=state, limit=1)
-    return int(page["total_entries"])
+def state_counts(tis: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(Counter(str(ti["state"]) for ti in tis))
 
 
-def trigger_logs(af: Any, dag_id: str, run_id: str) -> int:
-    """Trigger log files of the run: one per trigger the triggerer started."""
-    base = af.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
-    return sum(1 for _ in base.glob("task_id=*/**/*.log.trigger.*.log")) if base.exists() else 0
+def map_index_of(log_file: Path) -> int | None:
+    """The map index in a task log file's path (``.../map_index=<i>/...``), None if unmapped."""
+    folder = log_file.parent.name
+    return int(folder.removeprefix("map_index=")) if folder.startswith("map_index=") else None
 
 
 def triggerer_processes(af: Any) -> list[Any]:
@@ -275,10 +273,12 @@ def run_load(
     try:
         began = time.monotonic()
         run_id = af.trigger(dag_id, run_id=f"load-{int(time.time())}")["dag_run_id"]
-        af.wait(lambda: count_state(af, dag_id, run_id, "deferred") >= n, timeout, f"{n} deferred", 2.0)
+        af.wait(
+            lambda: af.count_task_instances(dag_id, run_id, "deferred") >= n, timeout, f"{n} deferred", 2.0
+        )
         figures.to_all_deferred = time.monotonic() - began
         log(f"[load] {n} deferred after {figures.to_all_deferred:.1f}s")
-        af.wait(lambda: trigger_logs(af, dag_id, run_id) >= n, timeout, f"{n} triggers started", 1.0)
+        af.wait(lambda: len(af.trigger_log_files(dag_id, run_id)) >= n, timeout, f"{n} triggers started", 1.0)
         figures.to_all_triggers_started = time.monotonic() - began
 
         hold_cpu, hold_requests, hold_began = (
@@ -295,10 +295,8 @@ def run_load(
         written = finish_jobs(api, namespace, dict.fromkeys(names, True))
         last_write = time.monotonic()
         figures.completion_writes = last_write - writes_began
-        af.wait(
-            lambda: count_state(af, dag_id, run_id, "success") + count_state(af, dag_id, run_id, "failed") >= n,
-            timeout, f"{n} finished", 1.0,
-        )  # fmt: skip
+        af.wait(lambda: af.count_task_instances(dag_id, run_id, "success", "failed") >= n,
+                timeout, f"{n} finished", 1.0)  # fmt: skip
         figures.last_write_to_all_success = time.monotonic() - last_write
     finally:
         sampler.stop()
@@ -309,7 +307,7 @@ def run_load(
     figures.runner_peak_rss_mib = max((sampler.peak.get(p.pid, 0.0) for p in runner), default=0.0)
 
     tis = af.task_instances(dag_id, run_id)
-    figures.states = dict(Counter(str(ti["state"]) for ti in tis))
+    figures.states = state_counts(tis)
     latencies = []
     for ti in tis:
         done = ti.get("end_date")
@@ -335,12 +333,10 @@ def fired_events(af: Any, dag_id: str, run_id: str, prefix: str, written: dict[s
     (JobTrigger's "1/1 succeeded" line, or the triggerer's "Trigger fired event" line,
     whichever comes first in its trigger log file; the latter is missing from about 2 % of the
     files at N=1000, the task all the same ends ``success``)."""
-    import json
-
-    base = af.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
     out = []
-    for path in base.glob("task_id=*/map_index=*/*.log.trigger.*.log"):
-        name = f"{prefix}-{int(path.parent.name.removeprefix('map_index=')):05d}"
+    for path in af.trigger_log_files(dag_id, run_id):
+        index = map_index_of(path)
+        name = f"{prefix}-{index:05d}" if index is not None else ""
         if name not in written:
             continue
         stamps = [

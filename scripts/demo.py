@@ -20,7 +20,6 @@ import signal
 import socket
 import sys
 import time
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -117,7 +116,7 @@ def follow(af: Any, run_id: str, timeout: float = 900) -> str:
     while time.monotonic() < deadline:
         try:
             instances = af.task_instances(FLAGSHIP, run_id)
-            run = af.get(f"/dags/{FLAGSHIP}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
+            run = af.run(FLAGSHIP, run_id)
         except httpx.HTTPError as e:  # a busy API server: ask again
             say(f"  (Airflow API: {e!r}; asking again)")
             continue

@@ -1,7 +1,9 @@
-"""Small test utilities: waiting for a state instead of sleeping."""
+"""Small test utilities: waiting for a state instead of sleeping; the seed of a randomised test."""
 
 from __future__ import annotations
 
+import os
+import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -23,3 +25,9 @@ def wait_for(
     raise AssertionError(
         f"timed out after {timeout}s waiting for {message or predicate!r}; last value: {last!r}"
     )
+
+
+def seed_from_env() -> int:
+    """``RELIABILITY_SEED`` when set (to replay a run), else a fresh random seed; tests print it."""
+    given = os.environ.get("RELIABILITY_SEED")
+    return int(given) if given else random.SystemRandom().randrange(2**32)

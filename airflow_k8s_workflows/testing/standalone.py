@@ -445,12 +445,18 @@ class AirflowStandalone:
 
         return self.wait(done, timeout, f"{count} finished run(s) of {dag_id}")
 
+    @staticmethod
+    def run_path(dag_id: str, run_id: str) -> str:
+        """The run's path in ``/api/v2`` (run ids hold ``:`` and ``+``)."""
+        return f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        return dict(self.get(f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"))
+        """The run as ``GET /dags/{dag_id}/dagRuns/{run_id}`` returns it."""
+        return dict(self.get(self.run_path(dag_id, run_id)))
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """Every task instance of the run (all pages: mapped tasks make many)."""
-        path = f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances"
+        path = f"{self.run_path(dag_id, run_id)}/taskInstances"
         found: list[dict[str, Any]] = []
         while True:
             page = self.get(path, limit=100, offset=len(found))
@@ -460,10 +466,9 @@ class AirflowStandalone:
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
         """The task instance's ``return_value``, None when it pushed none."""
-        quoted = urllib.parse.quote(run_id, safe="")
         response = self.api(
             "GET",
-            f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/return_value",
+            f"{self.run_path(dag_id, run_id)}/taskInstances/{task_id}/xcomEntries/return_value",
             params={"map_index": map_index, "deserialize": True},
         )
         if response.status_code == 404:
@@ -471,9 +476,19 @@ class AirflowStandalone:
         response.raise_for_status()
         return response.json()["value"]
 
+    def count_task_instances(self, dag_id: str, run_id: str, *states: str) -> int:
+        """How many task instances of the run are in one of ``states``."""
+        page = self.get(f"{self.run_path(dag_id, run_id)}/taskInstances", state=list(states), limit=1)
+        return int(page["total_entries"])
+
     def upstream_asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        quoted = urllib.parse.quote(run_id, safe="")
-        return list(self.get(f"/dags/{dag_id}/dagRuns/{quoted}/upstreamAssetEvents")["asset_events"])
+        return list(self.get(f"{self.run_path(dag_id, run_id)}/upstreamAssetEvents")["asset_events"])
+
+    def trigger_log_files(self, dag_id: str, run_id: str) -> list[Path]:
+        """The run's trigger log files, ``.../task_id=*/[map_index=*/]attempt=*.log.trigger.<triggerer
+        job id>.log``: one per trigger a triggerer started."""
+        base = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+        return sorted(base.glob("task_id=*/**/*.log.trigger.*.log")) if base.exists() else []
 
     def asset(self, name: str) -> dict[str, Any] | None:
         for found in self.get("/assets", name_pattern=name)["assets"]:

@@ -26,7 +26,6 @@ import secrets
 import shutil
 import subprocess
 import time
-import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,9 +83,8 @@ def af(emu: KubeEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def log_text(af: AirflowStandalone, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
-    quoted = urllib.parse.quote(run_id, safe="")
     body = af.get(
-        f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}", full_content=True
+        f"{af.run_path(dag_id, run_id)}/taskInstances/{task_id}/logs/{try_number}", full_content=True
     )
     return "\n".join(str(c.get("event", c)) if isinstance(c, dict) else str(c) for c in body["content"])
 
@@ -225,7 +223,7 @@ def test_flagship_dag_triggered_and_followed_in_the_ui(
         shutil.copyfile(run_shot, DOC_IMAGE)
 
     # the same log over the REST API: the worker deferred, the triggerer judged the rollout
-    deploy = af.get(f"/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/deploy")
+    deploy = af.get(f"{af.run_path(DAG_ID, run_id)}/taskInstances/deploy")
     log = log_text(af, DAG_ID, run_id, "deploy", deploy["try_number"])
     assert "Pausing task as DEFERRED" in log
     assert 'deployment "web" successfully rolled out' in log
@@ -271,7 +269,14 @@ def active_backfills(af: AirflowStandalone) -> int:
 def test_cli_backfill_gives_one_job_per_date_and_a_reprocess_replaces_without_twins(
     af: AirflowStandalone, emu: KubeEmulator
 ) -> None:
-    batch = client.BatchV1Api(config.new_client_from_config(emu.kubeconfig))
+    api = config.new_client_from_config(emu.kubeconfig)
+    try:
+        _backfill_twice(af, client.BatchV1Api(api))
+    finally:
+        api.close()
+
+
+def _backfill_twice(af: AirflowStandalone, batch: client.BatchV1Api) -> None:
     created: Counter[str] = Counter()
     uids: dict[str, set[str]] = {}
     start_rv = batch.list_namespaced_job("default").metadata.resource_version

@@ -1,6 +1,7 @@
-"""What the reliability tests need around a real ``airflow standalone``: pre-warmed task
-processes, a ledger of every Job the emulator ever stored, and a killer that SIGKILLs a task
-instance's task process at chosen moments.
+"""What the reliability tests need around a real ``airflow standalone``: a ledger of every Job
+the emulator ever stored, and a killer that SIGKILLs a task instance's task process at chosen
+moments. (The standalone's task processes start with the clients imported: ``prewarm``,
+:mod:`airflow_k8s_workflows.testing.standalone`.)
 
 **Which process is killed.** Under the LocalExecutor a task try runs in two processes, both
 descendants of the scheduler and both in the standalone's session:
@@ -17,46 +18,27 @@ process**: a process of the standalone's session whose title carries a ti id tha
 title carries too. That is what an OOM kill or a node losing a pod does to a task; the
 supervisor survives, reports the try failed and Airflow retries it. The pid's title and session
 are read again right before ``kill`` so that a recycled pid is never hit.
-
-**Pre-warming** (``AirflowStandalone(prewarm=True)``, the default):
-``$AIRFLOW_HOME/config/airflow_local_settings.py`` (imported by every Airflow process at start)
-imports the Kubernetes clients and this provider. The LocalExecutor's workers
-are forked from the scheduler and fork every task process, so each task process starts with
-them imported instead of paying about 1 s of CPU for ``kubernetes`` + ``kubernetes_asyncio`` +
-the cncf hook. Measured on this 2-core machine: 100 deferrable JobSensor tasks, defer and
-resume, cost the workers 185 CPU-s without and 39 CPU-s with it.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import threading
 import time
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from airflow_k8s_workflows.emulator import KubeEmulator
 from airflow_k8s_workflows.kube import naming
+from airflow_k8s_workflows.kube.jobs import job_outcome
 from airflow_k8s_workflows.operators.job_adopt import CHECKED_ANNOTATION
 from airflow_k8s_workflows.testing.standalone import AirflowStandalone
 
 WORKER_PREFIX = "airflow worker -- "
 SUPERVISOR_PREFIX = "airflow worker -- LocalExecutor: "
-
-
-def seed_from_env() -> int:
-    given = os.environ.get("RELIABILITY_SEED")
-    return int(given) if given else random.SystemRandom().randrange(2**32)
-
-
-# -- REST helpers ------------------------------------------------------------------------------------
-def state_counts(tis: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    return dict(Counter(str(ti["state"]) for ti in tis))
 
 
 # -- the Jobs the emulator ever stored ----------------------------------------------------------------
@@ -69,7 +51,7 @@ class JobRecord:
     map_index: int
     try_number: int
     added: float
-    terminal: str | None = None  # "Complete" | "Failed"
+    terminal: str | None = None  # "succeeded" | "failed" (kube.jobs.job_outcome)
     checked: float | None = None
     deleting: float | None = None
 
@@ -121,14 +103,9 @@ class JobLedger:
                 )
                 self.by_uid[uid] = record
                 events.append(("added", record))
-            conditions = (change.obj.get("status") or {}).get("conditions") or []
-            done = [
-                c["type"]
-                for c in conditions
-                if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-            ]
-            if done and record.terminal is None:
-                record.terminal = done[0]
+            outcome = job_outcome(change.obj)
+            if outcome.terminal and record.terminal is None:
+                record.terminal = outcome.state
                 events.append(("terminal", record))
             if (meta.get("annotations") or {}).get(CHECKED_ANNOTATION) == "true" and record.checked is None:
                 record.checked = time.monotonic()
@@ -173,12 +150,16 @@ def _title(pid: int) -> str:
 
 
 def _ti_id(title: str) -> str | None:
+    """The ti id in a supervisor's or a task process's title (module docstring)."""
     if title.startswith(SUPERVISOR_PREFIX):
-        return title[len(SUPERVISOR_PREFIX) :].split()[0] if title[len(SUPERVISOR_PREFIX) :].strip() else None
-    if title.startswith(WORKER_PREFIX) and not title.startswith(WORKER_PREFIX + "LocalExecutor"):
-        rest = title[len(WORKER_PREFIX) :].strip()
-        return rest.split()[0] if rest else None
-    return None
+        words = title.removeprefix(SUPERVISOR_PREFIX).split()
+    elif title.startswith(WORKER_PREFIX):
+        words = title.removeprefix(WORKER_PREFIX).split()
+        if words and words[0].startswith("LocalExecutor"):  # a worker without a ti id yet
+            return None
+    else:
+        return None
+    return words[0] if words else None
 
 
 def task_processes(session: int) -> dict[str, int]:
@@ -242,12 +223,12 @@ class TaskKiller:
       commit, before the create's HTTP response is even sent);
     * ``waiting`` / ``deferring``: ``delay`` s after its Job was stored (while the Job runs, or
       while the deferrable task hands over to the triggerer);
-
-    A resumed task process (a deferred try's second one) is never killed: Airflow 3.3.2 leaves
-    that try ``running`` for good (docs/dev/airflow-notes.md §13).
     * ``reading_result``: when the try annotates the finished Job as checked (``delay`` 0), or
       when it deletes the Job after reading its result (``delay`` < 0), i.e. before the XCom
       push.
+
+    A resumed task process (a deferred try's second one) is never killed: Airflow 3.3.2 leaves
+    that try ``running`` for good (docs/dev/airflow-notes.md §13).
     """
 
     af: AirflowStandalone
@@ -305,11 +286,15 @@ class TaskKiller:
                 self._due.append((time.monotonic() + kill.delay, kill, seen.pid))
 
     # -- the process side ------------------------------------------------------------------------------
+    @property
+    def _session(self) -> int:
+        """The standalone's session id: ``airflow standalone`` leads its own session."""
+        return self.af.proc.pid if self.af.proc is not None else -1
+
     def _loop(self) -> None:
-        session = self.af.proc.pid if self.af.proc is not None else -1
         while not self._stop.is_set():
             try:
-                self._tick(session)
+                self._tick()
             except BaseException as e:  # reported by check()
                 self.errors.append(e)
             self._stop.wait(self.interval)
@@ -320,9 +305,9 @@ class TaskKiller:
                 self._ids[str(ti["id"])] = (ti["task_id"], int(ti["map_index"]), int(ti["try_number"]))
         return self._ids.get(ti_id)
 
-    def _tick(self, session: int) -> None:
+    def _tick(self) -> None:
         now = time.monotonic()
-        for ti_id, pid in task_processes(session).items():
+        for ti_id, pid in task_processes(self._session).items():
             who = self._identify(ti_id)
             if who is None:
                 continue
@@ -355,8 +340,7 @@ class TaskKiller:
             if kill.done:
                 return
             stat = _stat(seen.pid)
-            session = self.af.proc.pid if self.af.proc is not None else -1
-            if stat is None or stat[1] != session or _ti_id(_title(seen.pid)) != seen.ti_id:
+            if stat is None or stat[1] != self._session or _ti_id(_title(seen.pid)) != seen.ti_id:
                 return  # gone already (deferred, finished) or not ours any more
             kill.job_state = self._job_state(seen)
             os.kill(seen.pid, signal.SIGKILL)

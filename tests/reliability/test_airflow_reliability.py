@@ -47,23 +47,18 @@ from benchmarks.triggerer_load import (
     ENV as LOAD_ENV,
 )
 from benchmarks.triggerer_load import (
-    count_state,
     create_jobs,
     dag_source,
     finish_jobs,
     job_names,
-    trigger_logs,
-)
-from tests.reliability.airflow_rig import (
-    JobLedger,
-    Kill,
-    TaskKiller,
-    seed_from_env,
+    map_index_of,
     state_counts,
 )
+from tests.helpers import seed_from_env
+from tests.reliability.airflow_rig import JobLedger, Kill, TaskKiller
 
-# one standalone for the module: keep its tests on one xdist worker (--dist loadgroup)
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("airflow_reliability")]
+# one standalone for the module (its tests stay on one xdist worker: --dist loadfile)
+pytestmark = pytest.mark.e2e
 
 TWINS_DAG = "rel_twins"
 TWINS_NS = "twins"
@@ -348,9 +343,13 @@ def test_no_lost_completions_across_a_triggerer_restart(rig: Rig) -> None:
     af.wait_for_dag(WAITS_DAG)
     began = time.monotonic()
     run_id = af.trigger(WAITS_DAG, run_id=f"waits-{seed}")["dag_run_id"]
-    af.wait(lambda: count_state(af, WAITS_DAG, run_id, "deferred") >= WAITS, 120, f"{WAITS} deferred", 1.0)
+    af.wait(
+        lambda: af.count_task_instances(WAITS_DAG, run_id, "deferred") >= WAITS, 120, f"{WAITS} deferred", 1.0
+    )
     deferred = time.monotonic() - began
-    af.wait(lambda: trigger_logs(af, WAITS_DAG, run_id) >= WAITS, 60, f"{WAITS} triggers running", 0.5)
+    af.wait(
+        lambda: len(af.trigger_log_files(WAITS_DAG, run_id)) >= WAITS, 60, f"{WAITS} triggers running", 0.5
+    )
     running = time.monotonic() - began
     before_hold = rig.light.http.counter.by_request()
     time.sleep(HOLD)
@@ -367,14 +366,9 @@ def test_no_lost_completions_across_a_triggerer_restart(rig: Rig) -> None:
     restarted = time.monotonic()
     finish_jobs(rig.light_api, WAITS_NS, {n: outcomes[n] for n in names if n not in while_down})
 
-    def done() -> bool:
-        return (
-            count_state(af, WAITS_DAG, run_id, "success") + count_state(af, WAITS_DAG, run_id, "failed")
-            >= WAITS
-        )
-
     try:
-        af.wait(done, 120, "every wait to end", 1.0)
+        af.wait(lambda: af.count_task_instances(WAITS_DAG, run_id, "success", "failed") >= WAITS, 120,
+                "every wait to end", 1.0)  # fmt: skip
     except TimeoutError:
         print("[waits] not all task instances ended within 120 s")
     settled = time.monotonic() - restarted
@@ -402,11 +396,11 @@ def test_no_lost_completions_across_a_triggerer_restart(rig: Rig) -> None:
 
 def _trigger_runners(af: AirflowStandalone, dag_id: str, run_id: str) -> dict[int, set[str]]:
     """map_index -> ids of the triggerer jobs that ran its trigger (``*.log.trigger.<id>.log``)."""
-    base = af.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
     out: dict[int, set[str]] = defaultdict(set)
-    for path in base.glob("task_id=*/map_index=*/*.log.trigger.*.log"):
-        index = int(path.parent.name.removeprefix("map_index="))
-        out[index].add(path.name.rsplit(".", 2)[-2])
+    for path in af.trigger_log_files(dag_id, run_id):
+        index = map_index_of(path)
+        if index is not None:
+            out[index].add(path.name.rsplit(".", 2)[-2])
     return dict(out)
 
 

@@ -18,7 +18,6 @@ test fails if they silently stopped firing. Reproduce a run with ``RELIABILITY_S
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections import Counter
@@ -28,17 +27,13 @@ from airflow_k8s_workflows.emulator import KubeEmulator
 from airflow_k8s_workflows.emulator.api import CONTROLLER
 from airflow_k8s_workflows.kube import watch
 from airflow_k8s_workflows.triggers.events import KubernetesEventTrigger
+from tests.helpers import seed_from_env
 from tests.triggers.watch_support import emu, fast_watch, until
 
 __all__ = ["emu", "fast_watch"]  # fixtures
 
 MATCHING = 10_000
 NON_MATCHING = 1_000
-
-
-def _seed() -> int:
-    given = os.environ.get("RELIABILITY_SEED")
-    return int(given) if given else random.SystemRandom().randrange(2**32)
 
 
 def _event(name: str, *, matching: bool) -> dict[str, Any]:
@@ -60,7 +55,7 @@ def _event(name: str, *, matching: bool) -> dict[str, Any]:
 async def test_every_event_fires_exactly_once_while_watches_drop_and_resumes_expire(
     emu: KubeEmulator,
 ) -> None:
-    seed = _seed()
+    seed = seed_from_env()
     rng = random.Random(seed)
     print(f"RELIABILITY_SEED={seed}")
     rt = emu.api.rt("", "events")
