@@ -32,8 +32,10 @@ def test_a_resumed_deferred_task_instance_counts_as_the_executors_own() -> None:
     executor = FakeExecutor()
     assert executor.has_task(ti("running", "execute_complete"))
     assert not executor.has_task(ti("running", None))  # a plain running task: a real mismatch
-    assert not executor.has_task(ti("scheduled", "execute_complete"))
+    assert executor.has_task(ti("queued", "execute_complete"))  # re-queued, not started yet
+    assert not executor.has_task(ti("scheduled", "execute_complete"))  # Airflow spares it itself
     assert not executor.has_task(ti("queued", None))
+    assert not executor.has_task(ti("success", "execute_complete"))
     executor.running.add("k")
     assert executor.has_task(ti("queued", None))  # the original answer still counts
 

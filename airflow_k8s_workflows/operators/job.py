@@ -69,13 +69,13 @@ class RunJobOperator(KubernetesOperator):
 
     **Name and adoption.** Without ``name`` the Job is named from (dag_id, task_id, run_id,
     map_index) and labelled with them. A retry adopts the running Job, and a Job that
-    succeeded while no try was watching (its result is handed back, the work is not redone);
-    a retry after the Job failed, or a cleared task, starts a fresh Job. The Job is recorded
-    in the task state store right after it is created, and its result once it succeeded
-    (before the cleanup and XCom), so a try killed at any point is followed by one that
-    adopts instead of running the work twice; a failed Job, or one from before a clear, is
-    deleted (uid precondition) before the new one is created; a create that collides (409)
-    adopts the Job it collided with when it carries this task instance's labels.
+    succeeded while no try was watching (its result is handed back at once, without a
+    deferral; the work is not redone); a retry after the Job failed, or a cleared task, starts
+    a fresh Job. The Job is recorded in the task state store right after it is created, and
+    its result once it succeeded (before the cleanup and XCom), so a try killed at any point is
+    followed by one that adopts instead of running the work twice; a failed Job, or one from
+    before a clear, is deleted (uid precondition) before the new one is created; a create that
+    collides (409) adopts the Job it collided with when it carries this task instance's labels.
 
     **Result.** The termination message (``/dev/termination-log``) of the succeeded pod's main
     container (the pod template's ``kubectl.kubernetes.io/default-container``, else the first),
@@ -271,7 +271,7 @@ class RunJobOperator(KubernetesOperator):
             generation,
             mark_checked,
         )
-        from airflow_k8s_workflows.triggers.job import JobTrigger
+        from airflow_k8s_workflows.triggers.job import JobTrigger, finished_job_event
 
         identity = self._identity(context)
         try:
@@ -294,6 +294,10 @@ class RunJobOperator(KubernetesOperator):
         if not self.wait_until_complete:
             mark_checked(self.hook, handle.name, handle.namespace, handle.uid)
             return handle.ref() if self.do_xcom_push else None
+
+        finished = finished_job_event(handle.job) if handle.adopted else None
+        if finished is not None:  # adopted after it ended: nothing to wait for, no trip to the triggerer
+            return self.execute_complete(context, finished)
 
         timeout = remaining_seconds(context, self.execution_timeout, self.timeout)
         deadline = datetime.now(timezone.utc) + timedelta(seconds=timeout) if timeout else None

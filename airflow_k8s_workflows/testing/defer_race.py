@@ -5,18 +5,20 @@ scheduler (see ``AirflowStandalone(fix_defer_race=...)``).
 The race (apache/airflow#72716, #71580; proposed fixes #72767, #71579, unreleased in 3.3.2):
 a task defers, its worker process exits and the executor queues a ``success`` event for that
 try. When the trigger fires fast (seconds, as with the emulator) and the machine is busy, the
-resumed slice of the *same try* is already ``running`` before the scheduler drains that stale
-event. ``_process_executor_events`` then sees "executor says finished, TI says running", finds
-no ``executor.has_task(ti)`` (the stale event just removed the shared key from
-``executor.running``) and fails the task as *killed externally* ("finished with state success,
-but the task instance's state attribute is running"). Measured here: the flagship DAG's
-``smoke_test`` lost both of its tries that way under load.
+resumed slice of the *same try* is already ``queued`` or ``running`` before the scheduler drains
+that stale event. ``_process_executor_events`` then sees "executor says finished, TI says
+queued/running" (3.3.2 spares only ``scheduled``), finds no ``executor.has_task(ti)`` (the stale
+event just removed the shared key from the executor's books) and fails the task as *killed
+externally* ("finished with state success, but the task instance's state attribute is running",
+or "... is queued"). Measured here: the flagship DAG's ``smoke_test`` lost both of its tries that
+way under load (running); a ``batch_jobs`` backfill lost first tries the same way (queued).
 
-The fix mirrors the upstream proposal: a ``running`` TI that still has ``next_method`` set is a
-resumed deferral, so a same-try executor event for it is the stale one from the defer exit and
-the TI counts as "requeued" (left alone). ``has_task`` is only consulted at that spot of the
-scheduler, so it is the narrowest place to say so. A resumed slice that really dies without
-reporting is still caught by the scheduler's heartbeat timeout.
+The fix mirrors the upstream proposal: a ``queued`` or ``running`` TI that still has
+``next_method`` set is a resumed deferral, so a same-try executor event for it is the stale one
+from the defer exit and the TI counts as "requeued" (left alone). ``has_task`` is only consulted
+at that spot of the scheduler, so it is the narrowest place to say so. A resumed slice that
+really dies without reporting is still caught by the scheduler: by the heartbeat timeout when it
+was running, by ``[scheduler] task_queued_timeout`` when it never started.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from typing import Any
 __all__ = ["SITECUSTOMIZE", "install", "patch_executor"]
 
 TARGET = "airflow.executors.base_executor"
+RESUMED_STATES = ("queued", "running")
+"""States of a resumed deferral the stale event can meet: Airflow 3.3.2 already spares
+``scheduled``; ``queued`` (the scheduler re-queued it, the executor has not started it) and
+``running`` are ours to spare."""
 
 SITECUSTOMIZE = """\
 # written by airflow_k8s_workflows.testing.standalone: only the scheduler gets the workaround
@@ -54,7 +60,7 @@ def patch_executor(executor_cls: Any) -> None:
     def has_task(self: Any, task_instance: Any) -> bool:
         if original(self, task_instance):
             return True
-        return task_instance.state == "running" and task_instance.next_method is not None
+        return task_instance.state in RESUMED_STATES and task_instance.next_method is not None
 
     has_task._defer_race_fix = True  # type: ignore[attr-defined]
     has_task.__doc__ = original.__doc__

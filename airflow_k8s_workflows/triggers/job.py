@@ -18,7 +18,7 @@ from airflow.triggers.base import TriggerEvent
 from airflow_k8s_workflows.kube.jobs import JobOutcome, job_outcome
 from airflow_k8s_workflows.triggers.base import DEFAULT_CONN_ID, KubernetesTrigger
 
-__all__ = ["JobTrigger"]
+__all__ = ["JobTrigger", "finished_job_event"]
 
 
 class _DeadlineReached(Exception):
@@ -27,6 +27,43 @@ class _DeadlineReached(Exception):
 
 def _uid(obj: Mapping[str, Any] | None) -> str | None:
     return ((obj or {}).get("metadata") or {}).get("uid")
+
+
+def job_event(
+    status: str,
+    message: str,
+    name: str,
+    namespace: str | None,
+    uid: str | None,
+    outcome: JobOutcome | None = None,
+    job: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The payload of :class:`JobTrigger`'s event."""
+    return {
+        "status": status,
+        "message": message,
+        "name": name,
+        "namespace": namespace,
+        "uid": _uid(job) or uid,
+        "reason": outcome.reason if outcome else None,
+        "active": outcome.active if outcome else 0,
+        "succeeded": outcome.succeeded if outcome else 0,
+        "failed": outcome.failed if outcome else 0,
+        "completion_time": ((job or {}).get("status") or {}).get("completionTime"),
+    }
+
+
+def finished_job_event(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The event :class:`JobTrigger` would fire at once for ``job``, when it has finished
+    already; None while it runs."""
+    outcome = job_outcome(job)
+    if not outcome.terminal:
+        return None
+    meta = job.get("metadata") or {}
+    status = "success" if outcome.state == "succeeded" else "failed"
+    return job_event(
+        status, outcome.describe(), str(meta.get("name")), meta.get("namespace"), None, outcome, job
+    )
 
 
 class JobTrigger(KubernetesTrigger):
@@ -155,8 +192,7 @@ class JobTrigger(KubernetesTrigger):
             self.log.info("%s", line)
         if not outcome.terminal:
             return None
-        status = "success" if outcome.state == "succeeded" else "failed"
-        return self._payload(status, outcome.describe(), job=job, outcome=outcome)
+        return finished_job_event(job)
 
     def _gone(self) -> dict[str, Any]:
         what = f"Job {self._ns}/{self.name}" + (f" (uid {self.uid})" if self.uid else "")
@@ -171,19 +207,7 @@ class JobTrigger(KubernetesTrigger):
         job: Mapping[str, Any] | None = None,
         outcome: JobOutcome | None = None,
     ) -> dict[str, Any]:
-        outcome = outcome or self._last
-        return {
-            "status": status,
-            "message": message,
-            "name": self.name,
-            "namespace": self._ns,
-            "uid": _uid(job) or self.uid,
-            "reason": outcome.reason if outcome else None,
-            "active": outcome.active if outcome else 0,
-            "succeeded": outcome.succeeded if outcome else 0,
-            "failed": outcome.failed if outcome else 0,
-            "completion_time": ((job or {}).get("status") or {}).get("completionTime"),
-        }
+        return job_event(status, message, self.name, self._ns, self.uid, outcome or self._last, job)
 
     # -- being killed --------------------------------------------------------------------------------
     async def on_kill(self) -> None:
