@@ -9,6 +9,7 @@ fields as JSON; ``DELETE /_emulator/faults`` clears them)::
     emu.faults.set(errors=[{"code": 429, "count": 5, "retry_after": 1}])   # a burst of 429s
     emu.faults.set(errors=[{"code": 503, "count": 3, "verbs": ["GET"], "resources": ["jobs"]}])
     emu.faults.set(errors=[{"code": 503, "duration": 5}])   # every API request for 5 s
+    emu.faults.set(errors=[{"code": 503, "duration": 5, "from_first_match": True}])  # 5 s from the first hit
     emu.faults.set(latency=0.2)                              # every request 200 ms slower
     emu.restart_api(downtime=1.0, keep_state=True)           # the API server goes away and comes back
 
@@ -40,6 +41,8 @@ class ErrorBurst:
     verbs: tuple[str, ...] = ()  # HTTP methods (GET, POST, ...); empty = all
     resources: tuple[str, ...] = ()  # resource plural names; empty = all
     until: float | None = None  # time.monotonic() when the burst ends; None = when the count is used up
+    duration: float | None = None  # with from_first_match: until is set at the first matching request
+    from_first_match: bool = False
 
     def live(self, now: float) -> bool:
         if self.until is not None and now >= self.until:
@@ -144,6 +147,8 @@ class Faults:
         now = time.monotonic()
         for burst in self.bursts:
             if burst.matches(method, path, now):
+                if burst.until is None and burst.duration is not None:
+                    burst.until = now + burst.duration  # a from_first_match burst starts its clock
                 if burst.count is not None:
                     burst.count -= 1
                 self.injected[f"http-{burst.code}"] += 1
@@ -177,7 +182,8 @@ class Faults:
                 {
                     "code": b.code,
                     "count": b.count,
-                    "duration": None if b.until is None else round(max(0.0, b.until - now), 3),
+                    "duration": b.duration if b.until is None else round(max(0.0, b.until - now), 3),
+                    "from_first_match": b.from_first_match,
                     "retry_after": b.retry_after,
                     "verbs": list(b.verbs),
                     "resources": list(b.resources),
@@ -190,17 +196,30 @@ class Faults:
 
 
 def _burst(spec: dict[str, Any]) -> ErrorBurst:
-    unknown = set(spec) - {"code", "count", "duration", "retry_after", "verbs", "resources"}
+    unknown = set(spec) - {
+        "code",
+        "count",
+        "duration",
+        "from_first_match",
+        "retry_after",
+        "verbs",
+        "resources",
+    }
     if unknown:
         raise ValueError(f"unknown error burst fields: {sorted(unknown)}")
     code = int(spec["code"])
     if not 400 <= code <= 599:
         raise ValueError(f"code: an HTTP error status (400-599), got {code}")
-    duration = spec.get("duration")
-    until = None if duration is None else time.monotonic() + float(duration)
+    duration = None if spec.get("duration") is None else float(spec["duration"])
+    from_first_match = spec.get("from_first_match", False)
+    if not isinstance(from_first_match, bool):
+        raise ValueError(f"from_first_match: true or false, got {from_first_match!r}")
+    if from_first_match and duration is None:
+        raise ValueError("from_first_match: needs a duration (it says when the duration starts)")
+    until = None if duration is None or from_first_match else time.monotonic() + duration
     count = spec.get("count")
     if count is None:
-        count = None if until is not None else 1
+        count = None if duration is not None else 1
     retry_after = spec.get("retry_after")
     return ErrorBurst(
         code=code,
@@ -209,6 +228,8 @@ def _burst(spec: dict[str, Any]) -> ErrorBurst:
         verbs=tuple(str(v).upper() for v in spec.get("verbs") or ()),
         resources=tuple(spec.get("resources") or ()),
         until=until,
+        duration=duration,
+        from_first_match=from_first_match,
     )
 
 

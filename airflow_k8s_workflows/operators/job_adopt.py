@@ -5,9 +5,13 @@ succeeded while no try was there to hand its result back (a try killed, or faile
 scheduler, between the Job's completion and the XCom push); a retry after the Job failed, or
 a cleared task, starts a fresh Job.
 
-*Generation*: the tries between two clears. Retries keep the dag run's ``clear_number`` and
-the task instance's ``max_tries``; a clear raises both (``clear_task_instances``). The Job is
-annotated with the generation that created it, and the task state store record carries it.
+*Generation*: the tries between two clears of one dag run. Retries keep the dag run's
+``clear_number`` and the task instance's ``max_tries``; a clear raises both
+(``clear_task_instances``). A run deleted and made again under the same run_id (by hand, or by
+Airflow cleaning up a backfill that failed half-way) starts again at ``clear_number`` 0, so the
+run's ``start_date`` is part of the generation too: that new run starts a fresh Job instead of
+handing back the old run's result. The Job is annotated with the generation that created it,
+and the task state store record carries it.
 
 1. An earlier try of this generation already read the Job's success and recorded the result
    in the task state store (``outcome``, ``result``; written before the cleanup deletes the
@@ -32,6 +36,7 @@ import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from airflow_k8s_workflows.kube import naming
@@ -84,16 +89,18 @@ class JobHandle:
 
 
 def generation(context: Mapping[str, Any]) -> str | None:
-    """``"<dag run clear_number>.<max_tries>"``: equal for all retries between two clears
-    (see the module docstring); None when the context does not tell (then a finished Job is
-    never adopted)."""
+    """``"<dag run clear_number>.<max_tries>@<dag run start_date>"``: equal for all retries
+    between two clears of one dag run (see the module docstring); None when the context does
+    not tell (then a finished Job is never adopted)."""
     ti = context.get("ti") or context.get("task_instance")
     dag_run = context.get("dag_run")
     max_tries = getattr(ti, "max_tries", None)
     clear_number = getattr(dag_run, "clear_number", None)
     if not isinstance(max_tries, int) or not isinstance(clear_number, int):
         return None
-    return f"{clear_number}.{max_tries}"
+    started = getattr(dag_run, "start_date", None)
+    run = f"@{started.isoformat()}" if isinstance(started, datetime) else ""
+    return f"{clear_number}.{max_tries}{run}"
 
 
 def _meta(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -242,33 +242,33 @@ def test_flagship_dag_triggered_and_followed_in_the_ui(
 
 def backfill(af: AirflowStandalone, *extra: str) -> datetime:
     """``airflow backfill create`` of DATES; returns when it began. On SQLite (standalone's
-    database) a busy scheduler can fail it with "database is locked" and leave the Backfill it
-    committed first active, with or without its runs (airflow-notes §15): then wait until the
-    scheduler closes that one and run the command again for the dates it did not (re)queue, one
-    by one, so every date is (re)run exactly once."""
+    database) a busy scheduler can fail it with "database is locked" after the first dates were
+    committed, each on its own; Airflow then deletes the backfill and its runs, or leaves it
+    active when that cleanup meets the lock too (airflow-notes §15). So: wait until no backfill
+    is active, then run the command again over the dates whose run was not (re)queued since it
+    began, so every date is (re)run exactly once."""
     since = datetime.now(timezone.utc)
-    todo = [(DATES[0], DATES[-1])]
+    missing = list(DATES)
     for _ in range(4):
-        for first, last in todo:
-            done = subprocess.run(
-                [str(VENV_BIN / "airflow"), "backfill", "create", "--dag-id", "batch_jobs",
-                 "--from-date", iso_date(first), "--to-date", iso_date(last), *extra],
-                env=af.env(), capture_output=True, text=True, timeout=120,
-            )  # fmt: skip
-            output = done.stdout[-3000:] + done.stderr[-3000:]
-            print(
-                f"airflow backfill create {first}..{last} {' '.join(extra)}: exit {done.returncode}\n{output}"
-            )
-            if done.returncode != 0:
-                assert "database is locked" in output, output
-                break
-        else:
+        done = subprocess.run(
+            [str(VENV_BIN / "airflow"), "backfill", "create", "--dag-id", "batch_jobs",
+             "--from-date", iso_date(missing[0]), "--to-date", iso_date(missing[-1]), *extra],
+            env=af.env(), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        output = done.stdout[-3000:] + done.stderr[-3000:]
+        print(
+            f"backfill create {missing[0]}..{missing[-1]} {' '.join(extra)}: exit {done.returncode}\n{output}"
+        )
+        if done.returncode == 0:
             return since
-        af.wait(lambda: active_backfills(af) == 0, 120, "the failed backfill closed by the scheduler")
+        assert "database is locked" in output, output
+        af.wait(lambda: active_backfills(af) == 0, 300, "the failed backfill closed")
         queued = {r["logical_date"][:10].replace("-", "") for r in batch_runs(af) if queued_after(r, since)}
-        todo = [(d, d) for d in DATES if d not in queued]
-        if not todo:
+        missing = [d for d in DATES if d not in queued]
+        if not missing:
             return since
+        first = DATES.index(missing[0])
+        assert missing == DATES[first : first + len(missing)], f"dates left out of order: {missing}"
     raise AssertionError(f"airflow backfill create kept failing: {output}")
 
 

@@ -104,6 +104,34 @@ def test_an_error_burst_can_last_a_time_and_is_counted_in_metrics(
     assert _admin(emulator, "GET")[1]["errors"] == [], "an ended burst is gone"
 
 
+def test_a_timed_burst_can_start_at_its_first_matching_request(
+    emulator: KubeEmulator, k8s: client.ApiClient
+) -> None:
+    v1 = client.CoreV1Api(k8s)
+    emulator.faults.set(
+        errors=[{"code": 503, "duration": 0.5, "from_first_match": True, "resources": ["secrets"]}]
+    )
+    time.sleep(0.8)  # longer than the burst: its clock has not started, no request matched it yet
+    v1.list_namespaced_config_map("default")  # another resource: not a match
+    assert _admin(emulator, "GET")[1]["errors"][0]["duration"] == 0.5
+    with pytest.raises(ApiException) as first:
+        v1.list_namespaced_secret("default")
+    hit = time.monotonic()
+    assert first.value.status == 503
+
+    def served() -> bool:
+        try:
+            v1.list_namespaced_secret("default")
+            return True
+        except ApiException as e:
+            if e.status != 503:
+                raise
+            return False
+
+    wait_for(served, timeout=10, interval=0.05, message="the burst to end")
+    assert time.monotonic() - hit >= 0.45
+
+
 def test_admin_endpoint_round_trip_and_validation(emulator: KubeEmulator) -> None:
     status, doc = _admin(emulator, "POST", {
         "drop_watch_every": [10, 50], "seed": 3, "expire_watch_resumes": 2, "latency": 0.01,
@@ -112,11 +140,12 @@ def test_admin_endpoint_round_trip_and_validation(emulator: KubeEmulator) -> Non
     })  # fmt: skip
     assert status == 200
     assert doc["drop_watch_every"] == [10, 50] and doc["seed"] == 3 and doc["expire_watch_resumes"] == 2
-    assert doc["errors"][0] == {"code": 429, "count": 4, "duration": None, "retry_after": 2, "verbs": ["GET"],
-                                "resources": ["jobs"]}  # fmt: skip
+    assert doc["errors"][0] == {"code": 429, "count": 4, "duration": None, "from_first_match": False,
+                                "retry_after": 2, "verbs": ["GET"], "resources": ["jobs"]}  # fmt: skip
     assert doc["errors"][1]["count"] is None and 29 < doc["errors"][1]["duration"] <= 30
     for bad in ({"drop_watch_every": "often"}, {"drop_watch_every": [5, 2]}, {"errors": [{"code": 200}]},
-                {"errors": [{"code": 503, "when": "now"}]}, {"nonsense": 1}):  # fmt: skip
+                {"errors": [{"code": 503, "when": "now"}]}, {"errors": [{"code": 503, "from_first_match": True}]},
+                {"errors": [{"code": 503, "duration": 1, "from_first_match": "yes"}]}, {"nonsense": 1}):  # fmt: skip
         status, err = _admin(emulator, "POST", bad)
         assert status == 400 and err["message"].startswith("invalid fault specification"), (bad, err)
     assert _admin(emulator, "POST", {"latency": 5, "errors": [{"code": 503}, {"code": 1}]})[0] == 400

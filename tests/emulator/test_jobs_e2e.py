@@ -116,20 +116,36 @@ def test_foreground_deletion_removes_running_pods_first(k8s: client.ApiClient) -
         timeout=30,
         message="two running pods",
     )
+    # read back from watches replayed from before the delete: a loaded machine may finish the
+    # whole deletion before a GET right after it could see the marked Job
+    since = batch.list_namespaced_job(NS).metadata.resource_version
     batch.delete_namespaced_job("long", NS, propagation_policy="Foreground")
-    job = batch.read_namespaced_job("long", NS)
-    assert job.metadata.deletion_timestamp is not None
-    assert "foregroundDeletion" in job.metadata.finalizers
-
-    def job_gone() -> bool:
-        try:
-            batch.read_namespaced_job("long", NS)
-        except ApiException as e:
-            return e.status == 404
-        return False
-
-    wait_for(job_gone, timeout=60, message="the job removed after its pods")
+    job_events = _events_until_deleted(batch.list_namespaced_job, since, "metadata.name=long", 1)
+    marked = [e["object"] for e in job_events if e["object"].metadata.deletion_timestamp is not None]
+    assert marked[0].metadata.finalizers == ["foregroundDeletion"]
+    assert job_events[-1]["type"] == "DELETED"
+    pod_events = _events_until_deleted(
+        v1.list_namespaced_pod, since, None, 2, "batch.kubernetes.io/job-name=long"
+    )
+    pods_deleted = [int(e["object"].metadata.resource_version) for e in pod_events if e["type"] == "DELETED"]
+    assert len(pods_deleted) == 2
+    assert max(pods_deleted) < int(job_events[-1]["object"].metadata.resource_version)  # pods first
     assert _pods(v1, "long") == []
+
+
+def _events_until_deleted(
+    list_fn: Any, since: str, field_selector: str | None, deletions: int, label_selector: str | None = None
+) -> list[dict[str, Any]]:
+    """The watch events from ``since`` up to the ``deletions``-th DELETED one."""
+    events: list[dict[str, Any]] = []
+    kwargs = {
+        k: v for k, v in {"field_selector": field_selector, "label_selector": label_selector}.items() if v
+    }
+    for event in watch.Watch().stream(list_fn, NS, resource_version=since, timeout_seconds=60, **kwargs):
+        events.append(event)
+        if sum(e["type"] == "DELETED" for e in events) == deletions:
+            break
+    return events
 
 
 def test_indexed_job_pods_get_their_index(k8s: client.ApiClient) -> None:

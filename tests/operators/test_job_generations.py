@@ -1,11 +1,13 @@
 """RunJobOperator across tries of one generation (the tries between two clears): a try killed
 at any point after its Job succeeded is followed by one that hands the result back without
 running the work again; a clear (a new generation) runs it again. Direct calls against the
-emulator, with the ``dag_run.clear_number`` and ``ti.max_tries`` Airflow puts in the context.
+emulator, with the ``dag_run.clear_number``, ``dag_run.start_date`` and ``ti.max_tries`` Airflow
+puts in the context.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
@@ -32,10 +34,20 @@ def api(emulator: KubeEmulator, airflow_conn: str, k8s: client.ApiClient) -> cli
     return k8s
 
 
-def ctx(try_number: int, store: StateStore, *, clear_number: int = 0, max_tries: int = 3) -> dict[str, Any]:
+RUN_STARTED = datetime(2026, 1, 1, 0, 0, 5, tzinfo=timezone.utc)
+
+
+def ctx(
+    try_number: int,
+    store: StateStore,
+    *,
+    clear_number: int = 0,
+    max_tries: int = 3,
+    run_started: datetime = RUN_STARTED,
+) -> dict[str, Any]:
     c = context("gen", try_number=try_number, store=store)
     c["ti"].max_tries = max_tries
-    c["dag_run"] = SimpleNamespace(clear_number=clear_number)
+    c["dag_run"] = SimpleNamespace(clear_number=clear_number, start_date=run_started)
     return c
 
 
@@ -51,16 +63,32 @@ def first_try(store: StateStore, **kwargs: Any) -> tuple[RunJobOperator, dict[st
     return o, c, run_trigger(deferred.value.trigger)
 
 
-def test_generation_comes_from_clear_number_and_max_tries() -> None:
-    assert generation(ctx(2, StateStore(), clear_number=1, max_tries=5)) == "1.5"
+def test_generation_comes_from_clear_number_max_tries_and_the_runs_start() -> None:
+    assert generation(ctx(2, StateStore(), clear_number=1, max_tries=5)) == "1.5@2026-01-01T00:00:05+00:00"
     assert generation(context("gen")) is None  # not told: a finished Job is never adopted by it
+
+
+def test_a_run_deleted_and_made_again_under_the_same_run_id_runs_the_job_again(
+    api: client.ApiClient,
+) -> None:
+    store = StateStore()
+    _, c1, _ = first_try(store, cleanup="never")
+    [job] = jobs_of(api, c1)
+    # the run is deleted (its task state store goes with it) and made again: clear_number and
+    # max_tries start over as they were, only the run's start differs
+    again = ctx(1, StateStore(), run_started=RUN_STARTED + timedelta(minutes=3))
+    with pytest.raises(TaskDeferred) as deferred:
+        op(cleanup="never").execute(again)
+    [fresh] = jobs_of(api, c1)
+    assert fresh["metadata"]["uid"] != job["metadata"]["uid"]
+    assert deferred.value.trigger.uid == fresh["metadata"]["uid"]
 
 
 def test_killed_after_the_checked_mark_the_retry_reads_the_same_job(api: client.ApiClient) -> None:
     store = StateStore()
     _, c1, _ = first_try(store, cleanup="never")
     [job] = jobs_of(api, c1)
-    assert job["metadata"]["annotations"][GENERATION_ANNOTATION] == "0.3"
+    assert job["metadata"]["annotations"][GENERATION_ANNOTATION] == "0.3@2026-01-01T00:00:05+00:00"
     # try 1 annotated the Job checked, then was killed before the hand-back
     client.BatchV1Api(api).patch_namespaced_job(
         job["metadata"]["name"], NS, {"metadata": {"annotations": {CHECKED_ANNOTATION: "true"}}}
@@ -92,7 +120,7 @@ def test_a_clear_runs_the_job_again_even_if_no_try_saw_it_finish(api: client.Api
     [fresh] = jobs_of(api, c1)
     assert fresh["metadata"]["uid"] != job["metadata"]["uid"]
     assert deferred.value.trigger.uid == fresh["metadata"]["uid"]
-    assert fresh["metadata"]["annotations"][GENERATION_ANNOTATION] == "1.4"
+    assert fresh["metadata"]["annotations"][GENERATION_ANNOTATION] == "1.4@2026-01-01T00:00:05+00:00"
 
 
 def test_a_clear_after_a_recorded_success_runs_the_job_again(api: client.ApiClient) -> None:
@@ -102,7 +130,7 @@ def test_a_clear_after_a_recorded_success_runs_the_job_again(api: client.ApiClie
     with pytest.raises(TaskDeferred):
         op().execute(ctx(2, store, clear_number=1, max_tries=4))
     [fresh] = jobs_of(api, c1)
-    assert fresh["metadata"]["annotations"][GENERATION_ANNOTATION] == "1.4"
+    assert fresh["metadata"]["annotations"][GENERATION_ANNOTATION] == "1.4@2026-01-01T00:00:05+00:00"
 
 
 def test_a_failed_job_is_run_again_by_the_retry(api: client.ApiClient) -> None:
