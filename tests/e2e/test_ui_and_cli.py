@@ -11,7 +11,10 @@ part on a 2-core machine):
 * **CLI**: ``airflow backfill create`` of three logical dates of ``batch_jobs`` gives exactly one
   extract Job per date, named after it (and one Job per date and shard); a second backfill with
   ``--reprocess-behavior completed`` re-runs the dates and **replaces** each finished Job (a
-  fresh uid at the same name): still exactly one Job per name, never a twin.
+  fresh uid at the same name): still exactly one Job per name, never a twin. That second
+  backfill first fails half-way the way SQLite does under load ("database is locked" on the
+  second date; Airflow deletes the first date's run it had already cleared) and is run again,
+  so the first date's run is made anew under the same run_id: its Jobs are replaced too.
 
 (The REST door, triggering the flagship through ``/api/v2`` and seeing ``deploy`` deferred, is
 README command 1: tests/e2e/test_demo.py.) Needs ``/usr/bin/chromium`` (``scripts/bootstrap.sh``
@@ -65,6 +68,7 @@ RUN_TIMEOUT = 300.0  # trigger to a finished run
 
 
 DATES = ["20260101", "20260102", "20260103"]
+LOCKED_BACKFILL = Path(__file__).with_name("locked_backfill.py")
 LOGIN = ("admin", secrets.token_urlsafe(12))
 
 
@@ -240,26 +244,28 @@ def test_flagship_dag_triggered_and_followed_in_the_ui(
     print(f"ui e2e timings (s since start): {timings}, airflow: {af.timings}")
 
 
-def backfill(af: AirflowStandalone, *extra: str) -> datetime:
+def backfill(af: AirflowStandalone, *extra: str, lock_second_date: bool = False) -> datetime:
     """``airflow backfill create`` of DATES; returns when it began. On SQLite (standalone's
     database) a busy scheduler can fail it with "database is locked" after the first dates were
     committed, each on its own; Airflow then deletes the backfill and its runs, or leaves it
     active when that cleanup meets the lock too (airflow-notes §15). So: wait until no backfill
     is active, then run the command again over the dates whose run was not (re)queued since it
-    began, so every date is (re)run exactly once."""
+    began, so every date is (re)run exactly once. ``lock_second_date``: the first command fails
+    that way for sure (tests/e2e/locked_backfill.py)."""
     since = datetime.now(timezone.utc)
     missing = list(DATES)
-    for _ in range(4):
+    for attempt in range(4):
+        locked = lock_second_date and attempt == 0
+        airflow = [str(VENV_BIN / "python"), str(LOCKED_BACKFILL)] if locked else [str(VENV_BIN / "airflow")]
         done = subprocess.run(
-            [str(VENV_BIN / "airflow"), "backfill", "create", "--dag-id", "batch_jobs",
+            [*airflow, "backfill", "create", "--dag-id", "batch_jobs",
              "--from-date", iso_date(missing[0]), "--to-date", iso_date(missing[-1]), *extra],
             env=af.env(), capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         output = done.stdout[-3000:] + done.stderr[-3000:]
-        print(
-            f"backfill create {missing[0]}..{missing[-1]} {' '.join(extra)}: exit {done.returncode}\n{output}"
-        )
-        if done.returncode == 0:
+        print(f"backfill create {missing[0]}..{missing[-1]} {' '.join(extra)}{' (2nd date locked)' * locked}: "
+              f"exit {done.returncode}\n{output}")  # fmt: skip
+        if done.returncode == 0 and not locked:
             return since
         assert "database is locked" in output, output
         af.wait(lambda: active_backfills(af) == 0, 300, "the failed backfill closed")
@@ -342,7 +348,10 @@ def _backfill_twice(af: AirflowStandalone, batch: client.BatchV1Api) -> None:
     assert {r["logical_date"][:10].replace("-", "") for r in batch_runs(af)} == set(DATES)
     af.wait(lambda: active_backfills(af) == 0, 120, "the first backfill marked completed")
 
-    since = backfill(af, "--reprocess-behavior", "completed")
+    # the reprocess fails half-way the way SQLite does under load (Airflow deletes the first
+    # date's run it had cleared) and is run again: the first date's run is made anew under the
+    # same run_id, and must still replace its Jobs, not adopt the first backfill's
+    since = backfill(af, "--reprocess-behavior", "completed", lock_second_date=True)
     wait(lambda: len(runs := batch_runs(af)) == 3
          and all(r["state"] == "success" and queued_after(r, since) for r in runs),
          "the reprocessed runs")  # fmt: skip

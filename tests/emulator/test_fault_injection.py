@@ -8,6 +8,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -81,20 +82,7 @@ def test_an_error_burst_can_last_a_time_and_is_counted_in_metrics(
     v1 = client.CoreV1Api(k8s)
     emulator.faults.set(errors=[{"code": 503, "duration": 1.0, "resources": ["configmaps"]}])
     started = time.monotonic()
-    failures = 0
-
-    def served() -> bool:
-        nonlocal failures
-        try:
-            v1.list_namespaced_config_map("default")
-            return True
-        except ApiException as e:
-            if e.status != 503:
-                raise
-            failures += 1
-            return False
-
-    wait_for(served, timeout=10, interval=0.1, message="the burst to end")
+    failures = wait_out_503s(lambda: v1.list_namespaced_config_map("default"), interval=0.1)
     assert time.monotonic() - started >= 1.0
     assert failures >= 5 and emulator.faults.injected["http-503"] == failures
     # injected answers are in apiserver_request_total like served ones
@@ -118,18 +106,27 @@ def test_a_timed_burst_can_start_at_its_first_matching_request(
         v1.list_namespaced_secret("default")
     hit = time.monotonic()
     assert first.value.status == 503
+    wait_out_503s(lambda: v1.list_namespaced_secret("default"), interval=0.05)
+    assert time.monotonic() - hit >= 0.45
+
+
+def wait_out_503s(call: Callable[[], Any], interval: float) -> int:
+    """Repeat ``call`` until it is served; returns how many times it was answered 503."""
+    failures = 0
 
     def served() -> bool:
+        nonlocal failures
         try:
-            v1.list_namespaced_secret("default")
+            call()
             return True
         except ApiException as e:
             if e.status != 503:
                 raise
+            failures += 1
             return False
 
-    wait_for(served, timeout=10, interval=0.05, message="the burst to end")
-    assert time.monotonic() - hit >= 0.45
+    wait_for(served, timeout=10, interval=interval, message="the burst to end")
+    return failures
 
 
 def test_admin_endpoint_round_trip_and_validation(emulator: KubeEmulator) -> None:
