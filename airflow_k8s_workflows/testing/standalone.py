@@ -40,6 +40,11 @@ import httpx
 
 VENV_BIN = Path(sys.executable).parent
 T = TypeVar("T")
+WATCHED_COMPONENTS = ("scheduler", "dag-processor")
+"""Components whose exit :meth:`AirflowStandalone.wait` reports (the triggerer is left out:
+tests stop and replace it on purpose)."""
+LIVENESS_EVERY = 2.0
+"""Seconds between two looks at the components during a wait."""
 
 __all__ = ["PREWARM", "AirflowStandalone", "free_port"]
 
@@ -159,6 +164,7 @@ class AirflowStandalone:
         self.log_path = self.home / "standalone.log"
         self._token: str | None = None
         self._client = httpx.Client(base_url=self.base_url, timeout=60)
+        self._seen_alive: set[str] = set()
         self.timings: dict[str, float] = {}
         """Seconds spent starting, restarting the triggerer and stopping (for slow-test hunting)."""
 
@@ -257,9 +263,13 @@ class AirflowStandalone:
 
     def wait(self, predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.25) -> T:
         deadline = time.monotonic() + timeout
+        checked = 0.0
         while True:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"airflow standalone exited ({self.proc.returncode}):\n{self.log_tail()}")
+            if time.monotonic() - checked > LIVENESS_EVERY:
+                checked = time.monotonic()
+                self._raise_if_a_component_died()
             value = predicate()
             if value:
                 return value
@@ -295,6 +305,24 @@ class AirflowStandalone:
         self.stop()
 
     # -- components -------------------------------------------------------------------------------
+    def _raise_if_a_component_died(self) -> None:
+        """``airflow standalone`` keeps serving when its scheduler or dag-processor exits (e.g.
+        the scheduler on an error in its loop): say so at once instead of letting a wait time out."""
+        import psutil
+
+        if self.proc is None:
+            return
+        for name in WATCHED_COMPONENTS:
+            try:
+                process = self._component(name)
+                alive = process is not None and process.status() != psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                alive = False
+            if alive:
+                self._seen_alive.add(name)
+            elif name in self._seen_alive:
+                raise RuntimeError(f"the {name} of airflow standalone exited:\n{self.log_tail(120)}")
+
     def _component(self, name: str) -> Any:
         import psutil
 
@@ -412,6 +440,10 @@ class AirflowStandalone:
 
     def unpause(self, dag_id: str) -> None:
         self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def pause(self, dag_id: str) -> None:
+        """The scheduler starts no queued run and queues no task of a paused DAG."""
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True}).raise_for_status()
 
     def trigger(
         self, dag_id: str, conf: Mapping[str, Any] | None = None, run_id: str | None = None

@@ -257,11 +257,17 @@ def backfill(af: AirflowStandalone, *extra: str, lock_second_date: bool = False)
     for attempt in range(4):
         locked = lock_second_date and attempt == 0
         airflow = [str(VENV_BIN / "python"), str(LOCKED_BACKFILL)] if locked else [str(VENV_BIN / "airflow")]
-        done = subprocess.run(
-            [*airflow, "backfill", "create", "--dag-id", "batch_jobs",
-             "--from-date", iso_date(missing[0]), "--to-date", iso_date(missing[-1]), *extra],
-            env=af.env(), capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        # paused while the command runs: the cleanup after a lock error deletes runs the command
+        # had committed, and a scheduler that started one of them dies (StaleDataError, §15)
+        af.pause("batch_jobs")
+        try:
+            done = subprocess.run(
+                [*airflow, "backfill", "create", "--dag-id", "batch_jobs",
+                 "--from-date", iso_date(missing[0]), "--to-date", iso_date(missing[-1]), *extra],
+                env=af.env(), capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+        finally:
+            af.unpause("batch_jobs")
         output = done.stdout[-3000:] + done.stderr[-3000:]
         print(f"backfill create {missing[0]}..{missing[-1]} {' '.join(extra)}{' (2nd date locked)' * locked}: "
               f"exit {done.returncode}\n{output}")  # fmt: skip
