@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from airflow_k8s_workflows.testing.standalone import AirflowStandalone
+from tests.helpers import wait_for
 
 TREE = textwrap.dedent(
     """
@@ -34,10 +35,8 @@ def standalone(tmp_path: Path) -> Iterator[AirflowStandalone]:
     af = AirflowStandalone(tmp_path, tmp_path)
     af.proc = subprocess.Popen([sys.executable, "-c", TREE], start_new_session=True)
     try:
-        deadline = time.monotonic() + 30
-        while len(psutil.Process(af.proc.pid).children()) < 2:
-            assert time.monotonic() < deadline, "the stand-in tree did not start"
-            time.sleep(0.05)
+        tree = psutil.Process(af.proc.pid)
+        wait_for(lambda: len(tree.children()) == 2, timeout=30, interval=0.05, message="the stand-in tree")
         yield af
     finally:
         os.killpg(af.proc.pid, signal.SIGKILL)

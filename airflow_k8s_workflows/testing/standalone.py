@@ -439,11 +439,14 @@ class AirflowStandalone:
         return list(self.get("/importErrors")["import_errors"])
 
     def unpause(self, dag_id: str) -> None:
-        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+        self.set_paused(dag_id, False)
 
     def pause(self, dag_id: str) -> None:
         """The scheduler starts no queued run and queues no task of a paused DAG."""
-        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": True}).raise_for_status()
+        self.set_paused(dag_id, True)
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": paused}).raise_for_status()
 
     def trigger(
         self, dag_id: str, conf: Mapping[str, Any] | None = None, run_id: str | None = None

@@ -53,10 +53,10 @@ def job_event(
     }
 
 
-def finished_job_event(job: Mapping[str, Any]) -> dict[str, Any] | None:
+def finished_job_event(job: Mapping[str, Any], outcome: JobOutcome | None = None) -> dict[str, Any] | None:
     """The event :class:`JobTrigger` would fire at once for ``job``, when it has finished
-    already; None while it runs."""
-    outcome = job_outcome(job)
+    already; None while it runs. ``outcome``: ``job_outcome(job)`` when the caller has it."""
+    outcome = outcome or job_outcome(job)
     if not outcome.terminal:
         return None
     meta = job.get("metadata") or {}
@@ -190,24 +190,16 @@ class JobTrigger(KubernetesTrigger):
         if line != self._last_line:
             self._last_line = line
             self.log.info("%s", line)
-        if not outcome.terminal:
-            return None
-        return finished_job_event(job)
+        return finished_job_event(job, outcome)
 
     def _gone(self) -> dict[str, Any]:
         what = f"Job {self._ns}/{self.name}" + (f" (uid {self.uid})" if self.uid else "")
         state = f"; last state: {self._last.progress_line()}" if self._last is not None else ""
         return self._payload("error", f"{what} was deleted before it finished{state}")
 
-    def _payload(
-        self,
-        status: str,
-        message: str,
-        *,
-        job: Mapping[str, Any] | None = None,
-        outcome: JobOutcome | None = None,
-    ) -> dict[str, Any]:
-        return job_event(status, message, self.name, self._ns, self.uid, outcome or self._last, job)
+    def _payload(self, status: str, message: str) -> dict[str, Any]:
+        """An event without a finished Job to report (error, timeout): the last state seen."""
+        return job_event(status, message, self.name, self._ns, self.uid, self._last)
 
     # -- being killed --------------------------------------------------------------------------------
     async def on_kill(self) -> None:

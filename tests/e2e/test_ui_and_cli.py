@@ -29,7 +29,6 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -275,7 +274,7 @@ def backfill(af: AirflowStandalone, *extra: str, lock_second_date: bool = False)
             return since
         assert "database is locked" in output, output
         af.wait(lambda: active_backfills(af) == 0, 300, "the failed backfill closed")
-        queued = {r["logical_date"][:10].replace("-", "") for r in batch_runs(af) if queued_after(r, since)}
+        queued = {run_date(r) for r in batch_runs(af) if queued_after(r, since)}
         missing = [d for d in DATES if d not in queued]
         if not missing:
             return since
@@ -286,6 +285,11 @@ def backfill(af: AirflowStandalone, *extra: str, lock_second_date: bool = False)
 
 def iso_date(yyyymmdd: str) -> str:
     return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}"
+
+
+def run_date(run: dict[str, Any]) -> str:
+    """The run's logical date as in DATES (``YYYYMMDD``)."""
+    return str(run["logical_date"][:10].replace("-", ""))
 
 
 def queued_after(run: dict[str, Any], since: datetime) -> bool:
@@ -314,8 +318,6 @@ def test_cli_backfill_gives_one_job_per_date_and_a_reprocess_replaces_without_tw
 
 
 def _backfill_twice(af: AirflowStandalone, batch: client.BatchV1Api) -> None:
-    created: Counter[str] = Counter()
-    uids: dict[str, set[str]] = {}
     start_rv = batch.list_namespaced_job("default").metadata.resource_version
     af.wait_for_dag("batch_jobs")
     af.unpause("batch_jobs")  # the scheduler queues no task of a paused DAG, backfills included
@@ -343,15 +345,15 @@ def _backfill_twice(af: AirflowStandalone, batch: client.BatchV1Api) -> None:
 
     first_uids: dict[str, str] = {}
     backfill(af)
-    af.wait(lambda: len(batch_runs(af)) == 3 and all(r["state"] == "success" for r in batch_runs(af)),
-            300, "three successful backfill runs")  # fmt: skip
+    wait(lambda: len(runs := batch_runs(af)) == 3 and all(r["state"] == "success" for r in runs),
+         "three successful backfill runs")  # fmt: skip
     jobs = {j.metadata.name: j for j in ours()}
     assert {n for n in jobs if n.startswith("batch-extract-")} == {f"batch-extract-{d}" for d in DATES}
     assert {n for n in jobs if n.startswith("batch-process-")} == {
         f"batch-process-{d}-{i}" for d in DATES for i in range(3)
     }
     first_uids.update({n: j.metadata.uid for n, j in jobs.items()})
-    assert {r["logical_date"][:10].replace("-", "") for r in batch_runs(af)} == set(DATES)
+    assert {run_date(r) for r in batch_runs(af)} == set(DATES)
     af.wait(lambda: active_backfills(af) == 0, 120, "the first backfill marked completed")
 
     # the reprocess fails half-way the way SQLite does under load (Airflow deletes the first
@@ -361,16 +363,16 @@ def _backfill_twice(af: AirflowStandalone, batch: client.BatchV1Api) -> None:
     wait(lambda: len(runs := batch_runs(af)) == 3
          and all(r["state"] == "success" and queued_after(r, since) for r in runs),
          "the reprocessed runs")  # fmt: skip
-    wait(lambda: all(j.metadata.uid != first_uids[j.metadata.name] and j.status.succeeded for j in ours())
-         and len(ours()) == 12, "every Job replaced and succeeded")  # fmt: skip
+    wait(lambda: len(now := ours()) == 12
+         and all(j.metadata.uid != first_uids[j.metadata.name] and j.status.succeeded for j in now),
+         "every Job replaced and succeeded")  # fmt: skip
 
     # every create the API server answered, from a watch replayed from before the first backfill
+    uids: dict[str, set[str]] = {}
     for event in watch.Watch().stream(batch.list_namespaced_job, "default", resource_version=start_rv,
                                       timeout_seconds=2):  # fmt: skip
         if event["type"] == "ADDED" and event["object"].metadata.name in first_uids:
-            name = event["object"].metadata.name
-            if event["object"].metadata.uid not in uids.setdefault(name, set()):
-                uids[name].add(event["object"].metadata.uid)
-                created[name] += 1
+            uids.setdefault(event["object"].metadata.name, set()).add(event["object"].metadata.uid)
+    created = {name: len(made) for name, made in uids.items()}
     assert set(created) == set(first_uids)
     assert set(created.values()) == {2}, created  # once per backfill: replaced, never twinned

@@ -35,6 +35,7 @@ def api(emulator: KubeEmulator, airflow_conn: str, k8s: client.ApiClient) -> cli
 
 
 RUN_STARTED = datetime(2026, 1, 1, 0, 0, 5, tzinfo=timezone.utc)
+AT_RUN_START = "@2026-01-01T00:00:05+00:00"  # the generation's suffix for RUN_STARTED
 
 
 def ctx(
@@ -64,7 +65,7 @@ def first_try(store: StateStore, **kwargs: Any) -> tuple[RunJobOperator, dict[st
 
 
 def test_generation_comes_from_clear_number_max_tries_and_the_runs_start() -> None:
-    assert generation(ctx(2, StateStore(), clear_number=1, max_tries=5)) == "1.5@2026-01-01T00:00:05+00:00"
+    assert generation(ctx(2, StateStore(), clear_number=1, max_tries=5)) == f"1.5{AT_RUN_START}"
     assert generation(context("gen")) is None  # not told: a finished Job is never adopted by it
 
 
@@ -88,7 +89,7 @@ def test_killed_after_the_checked_mark_the_retry_reads_the_same_job(api: client.
     store = StateStore()
     _, c1, _ = first_try(store, cleanup="never")
     [job] = jobs_of(api, c1)
-    assert job["metadata"]["annotations"][GENERATION_ANNOTATION] == "0.3@2026-01-01T00:00:05+00:00"
+    assert job["metadata"]["annotations"][GENERATION_ANNOTATION] == f"0.3{AT_RUN_START}"
     # try 1 annotated the Job checked, then was killed before the hand-back
     client.BatchV1Api(api).patch_namespaced_job(
         job["metadata"]["name"], NS, {"metadata": {"annotations": {CHECKED_ANNOTATION: "true"}}}
@@ -120,7 +121,7 @@ def test_a_clear_runs_the_job_again_even_if_no_try_saw_it_finish(api: client.Api
     [fresh] = jobs_of(api, c1)
     assert fresh["metadata"]["uid"] != job["metadata"]["uid"]
     assert deferred.value.trigger.uid == fresh["metadata"]["uid"]
-    assert fresh["metadata"]["annotations"][GENERATION_ANNOTATION] == "1.4@2026-01-01T00:00:05+00:00"
+    assert fresh["metadata"]["annotations"][GENERATION_ANNOTATION] == f"1.4{AT_RUN_START}"
 
 
 def test_a_clear_after_a_recorded_success_runs_the_job_again(api: client.ApiClient) -> None:
@@ -130,7 +131,7 @@ def test_a_clear_after_a_recorded_success_runs_the_job_again(api: client.ApiClie
     with pytest.raises(TaskDeferred):
         op().execute(ctx(2, store, clear_number=1, max_tries=4))
     [fresh] = jobs_of(api, c1)
-    assert fresh["metadata"]["annotations"][GENERATION_ANNOTATION] == "1.4@2026-01-01T00:00:05+00:00"
+    assert fresh["metadata"]["annotations"][GENERATION_ANNOTATION] == f"1.4{AT_RUN_START}"
 
 
 def test_a_failed_job_is_run_again_by_the_retry(api: client.ApiClient) -> None:
