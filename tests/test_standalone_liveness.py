@@ -1,7 +1,8 @@
 """AirflowStandalone.wait reports a scheduler or dag-processor that exited while ``airflow
 standalone`` kept serving (seen: the scheduler died on a StaleDataError and a test waited 300 s
 for runs nobody would start). Real processes stand in for standalone's tree here: a parent with
-two children whose command lines read ``airflow scheduler`` and ``airflow dag-processor``."""
+children whose command lines read ``airflow scheduler``, ``airflow dag-processor`` and ``airflow
+triggerer``."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from airflow_k8s_workflows.testing.standalone import AirflowStandalone
+from airflow_k8s_workflows.testing.standalone import LIVENESS_EVERY, AirflowStandalone
 from tests.helpers import wait_for
 
 TREE = textwrap.dedent(
     """
     import subprocess, sys, time
     sleep = [sys.executable, "-c", "import time; time.sleep(120)"]
-    children = [subprocess.Popen([*sleep, "airflow", name]) for name in ("scheduler", "dag-processor")]
+    names = ("triggerer", "scheduler", "dag-processor")  # the zombie-to-be comes first
+    children = [subprocess.Popen([*sleep, "airflow", name]) for name in names]
     time.sleep(120)  # never reaps: an exited child stays a zombie, as under standalone
     """
 )
@@ -36,7 +38,7 @@ def standalone(tmp_path: Path) -> Iterator[AirflowStandalone]:
     af.proc = subprocess.Popen([sys.executable, "-c", TREE], start_new_session=True)
     try:
         tree = psutil.Process(af.proc.pid)
-        wait_for(lambda: len(tree.children()) == 2, timeout=30, interval=0.05, message="the stand-in tree")
+        wait_for(lambda: len(tree.children()) == 3, timeout=30, interval=0.05, message="the stand-in tree")
         yield af
     finally:
         os.killpg(af.proc.pid, signal.SIGKILL)
@@ -54,6 +56,17 @@ def test_a_wait_fails_at_once_when_the_scheduler_exits(standalone: AirflowStanda
     with pytest.raises(RuntimeError, match="the scheduler of airflow standalone exited"):
         standalone.wait(lambda: None, 60, "something the dead scheduler would have done")
     assert time.monotonic() - began < 10  # not the wait's 60 s
+
+
+def test_another_exited_child_is_no_false_alarm(standalone: AirflowStandalone) -> None:
+    # as after restart_triggerer: standalone's own triggerer is left a zombie, whose command
+    # line can no longer be read while the scheduler and dag-processor are looked up
+    assert standalone.wait(lambda: True, 5, "a first look at the components")
+    triggerer = standalone._component("triggerer")
+    triggerer.kill()
+    wait_for(lambda: triggerer.status() == psutil.STATUS_ZOMBIE, timeout=10)
+    time.sleep(LIVENESS_EVERY + 0.5)  # so the next wait looks at the components again
+    assert standalone.wait(lambda: True, 5, "a look with a zombie among the children")
 
 
 def test_components_never_seen_alive_are_not_reported(standalone: AirflowStandalone) -> None:

@@ -313,8 +313,8 @@ class AirflowStandalone:
         if self.proc is None:
             return
         for name in WATCHED_COMPONENTS:
+            process = self._component(name)
             try:
-                process = self._component(name)
                 alive = process is not None and process.status() != psutil.STATUS_ZOMBIE
             except psutil.Error:
                 alive = False
@@ -328,7 +328,10 @@ class AirflowStandalone:
 
         assert self.proc is not None
         for child in psutil.Process(self.proc.pid).children():
-            cmdline = " ".join(child.cmdline())
+            try:
+                cmdline = " ".join(child.cmdline())
+            except psutil.Error:  # gone, or a zombie (e.g. the triggerer restart_triggerer stopped)
+                continue
             if f"airflow {name}" in cmdline:
                 return child
         return None

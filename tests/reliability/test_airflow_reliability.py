@@ -58,7 +58,9 @@ from tests.helpers import seed_from_env
 from tests.reliability.airflow_rig import JobLedger, Kill, TaskKiller
 
 # one standalone for the module (its tests stay on one xdist worker: --dist loadfile)
-pytestmark = pytest.mark.e2e
+# the first test also pays the standalone's start (40 s under load): the per-test timeout must
+# leave room for it, TWINS_DEADLINE and the report, or a slow run ends without its kill table
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 TWINS_DAG = "rel_twins"
 TWINS_NS = "twins"
