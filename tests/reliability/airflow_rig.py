@@ -325,9 +325,22 @@ class TaskKiller:
             if seen is not None and seen.try_number == kill.try_number and seen.pid == pid:
                 self._kill(kill, seen)
 
+    def _deferred_already(self, seen: _Seen) -> bool:
+        """A trigger of this try has started: a process of the try seen from now on is the
+        resumed one, even when the rig never saw the process that deferred (a loaded machine can
+        start and end it between two ticks)."""
+        name = f"attempt={seen.try_number}.log.trigger."
+        return any(
+            path.name.startswith(name)
+            and path.parent.name == f"map_index={seen.map_index}"
+            and path.parent.parent.name == f"task_id={seen.task_id}"
+            for path in self.af.trigger_log_files(self.dag_id, self.run_id)
+        )
+
     def _on_process(self, seen: _Seen) -> None:
         key = (seen.task_id, seen.map_index, seen.try_number)
-        seen.resumed = self._first_pid.setdefault(key, seen.pid) != seen.pid
+        first = self._first_pid.setdefault(key, seen.pid)
+        seen.resumed = first != seen.pid or self._deferred_already(seen)
         kill = self.plan.get(key)
         if kill is None or kill.done:
             return
@@ -342,6 +355,8 @@ class TaskKiller:
             stat = _stat(seen.pid)
             if stat is None or stat[1] != self._session or _ti_id(_title(seen.pid)) != seen.ti_id:
                 return  # gone already (deferred, finished) or not ours any more
+            if seen.resumed or self._deferred_already(seen):
+                return  # a resumed task process is never killed (class docstring)
             kill.job_state = self._job_state(seen)
             os.kill(seen.pid, signal.SIGKILL)
             kill.done, kill.pid, kill.at = True, seen.pid, time.monotonic()
