@@ -143,12 +143,6 @@ def state_counts(tis: list[dict[str, Any]]) -> dict[str, int]:
     return dict(Counter(str(ti["state"]) for ti in tis))
 
 
-def map_index_of(log_file: Path) -> int | None:
-    """The map index in a task log file's path (``.../map_index=<i>/...``), None if unmapped."""
-    folder = log_file.parent.name
-    return int(folder.removeprefix("map_index=")) if folder.startswith("map_index=") else None
-
-
 def triggerer_processes(af: Any) -> list[Any]:
     """The running triggerer's supervisor and TriggerRunner (not its log server)."""
     top = af.triggerer_process()
@@ -278,14 +272,11 @@ def run_load(
         )
         figures.to_all_deferred = time.monotonic() - began
         log(f"[load] {n} deferred after {figures.to_all_deferred:.1f}s")
-        af.wait(lambda: len(af.trigger_log_files(dag_id, run_id)) >= n, timeout, f"{n} triggers started", 1.0)
+        af.wait(lambda: len(af.trigger_logs(dag_id, run_id)) >= n, timeout, f"{n} triggers started", 1.0)
         figures.to_all_triggers_started = time.monotonic() - began
 
-        hold_cpu, hold_requests, hold_began = (
-            cpu_seconds(processes),
-            emu.http.counter.by_request(),
-            time.monotonic(),
-        )
+        hold_cpu, hold_requests = cpu_seconds(processes), emu.http.counter.by_request()
+        hold_began = time.monotonic()
         time.sleep(hold)  # the measurement window itself, not a synchronisation
         figures.hold = time.monotonic() - hold_began
         figures.hold_cpu = cpu_seconds(processes) - hold_cpu
@@ -334,14 +325,13 @@ def fired_events(af: Any, dag_id: str, run_id: str, prefix: str, written: dict[s
     whichever comes first in its trigger log file; the latter is missing from about 2 % of the
     files at N=1000, the task all the same ends ``success``)."""
     out = []
-    for path in af.trigger_log_files(dag_id, run_id):
-        index = map_index_of(path)
-        name = f"{prefix}-{index:05d}" if index is not None else ""
+    for log in af.trigger_logs(dag_id, run_id):
+        name = f"{prefix}-{log.map_index:05d}"
         if name not in written:
             continue
         stamps = [
             json.loads(line)["timestamp"]
-            for line in path.read_text(errors="replace").splitlines()
+            for line in log.path.read_text(errors="replace").splitlines()
             if '"Trigger fired event"' in line or " 1/1 succeeded" in line
         ]
         if stamps:

@@ -195,16 +195,13 @@ class Faults:
         }
 
 
+_BURST_FIELDS = frozenset(
+    {"code", "count", "duration", "from_first_match", "retry_after", "verbs", "resources"}
+)
+
+
 def _burst(spec: dict[str, Any]) -> ErrorBurst:
-    unknown = set(spec) - {
-        "code",
-        "count",
-        "duration",
-        "from_first_match",
-        "retry_after",
-        "verbs",
-        "resources",
-    }
+    unknown = set(spec) - _BURST_FIELDS
     if unknown:
         raise ValueError(f"unknown error burst fields: {sorted(unknown)}")
     code = int(spec["code"])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -31,6 +32,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
@@ -46,7 +48,7 @@ tests stop and replace it on purpose)."""
 LIVENESS_EVERY = 2.0
 """Seconds between two looks at the components during a wait."""
 
-__all__ = ["PREWARM", "AirflowStandalone", "free_port"]
+__all__ = ["PREWARM", "AirflowStandalone", "TriggerLog", "free_port"]
 
 PREWARM = """\
 # written by airflow_k8s_workflows.testing.standalone: every Airflow process (and so every task
@@ -121,6 +123,33 @@ def _stop_group(proc: subprocess.Popen[bytes], first: int, grace: float) -> None
         proc.wait(10)
     except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not refused
         pass
+
+
+@dataclass(frozen=True)
+class TriggerLog:
+    """A trigger log file, ``.../task_id=<t>/[map_index=<i>/]attempt=<try>.log.trigger.<triggerer
+    job id>.log``, read from its path."""
+
+    path: Path
+    task_id: str
+    map_index: int  # -1: not mapped
+    try_number: int
+    triggerer_job: str
+
+    @classmethod
+    def parse(cls, path: Path) -> TriggerLog | None:
+        name = _TRIGGER_LOG_NAME.fullmatch(path.name)
+        folders = [path.parent.name, path.parent.parent.name]
+        map_index = -1
+        if folders[0].startswith("map_index="):
+            map_index = int(folders.pop(0).removeprefix("map_index="))
+        if name is None or not folders[0].startswith("task_id="):
+            return None
+        task_id = folders[0].removeprefix("task_id=")
+        return cls(path, task_id, map_index, int(name["try"]), name["triggerer"])
+
+
+_TRIGGER_LOG_NAME = re.compile(r"attempt=(?P<try>\d+)\.log\.trigger\.(?P<triggerer>[^.]+)\.log")
 
 
 class AirflowStandalone:
@@ -312,8 +341,7 @@ class AirflowStandalone:
 
         if self.proc is None:
             return
-        for name in WATCHED_COMPONENTS:
-            process = self._component(name)
+        for name, process in self._components(WATCHED_COMPONENTS).items():
             try:
                 alive = process is not None and process.status() != psutil.STATUS_ZOMBIE
             except psutil.Error:
@@ -324,17 +352,24 @@ class AirflowStandalone:
                 raise RuntimeError(f"the {name} of airflow standalone exited:\n{self.log_tail(120)}")
 
     def _component(self, name: str) -> Any:
+        return self._components((name,))[name]
+
+    def _components(self, names: Iterable[str]) -> dict[str, Any]:
+        """name -> standalone's child process running ``airflow <name>`` (a ``psutil.Process``),
+        None when there is none; one look at the children for all names."""
         import psutil
 
         assert self.proc is not None
+        found: dict[str, Any] = dict.fromkeys(names)
         for child in psutil.Process(self.proc.pid).children():
             try:
                 cmdline = " ".join(child.cmdline())
             except psutil.Error:  # gone, or a zombie (e.g. the triggerer restart_triggerer stopped)
                 continue
-            if f"airflow {name}" in cmdline:
-                return child
-        return None
+            for name in found:
+                if found[name] is None and f"airflow {name}" in cmdline:
+                    found[name] = child
+        return found
 
     def triggerer_process(self) -> Any:
         """The running triggerer's top process (a ``psutil.Process``): the one
@@ -522,11 +557,11 @@ class AirflowStandalone:
     def upstream_asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         return list(self.get(f"{self.run_path(dag_id, run_id)}/upstreamAssetEvents")["asset_events"])
 
-    def trigger_log_files(self, dag_id: str, run_id: str) -> list[Path]:
-        """The run's trigger log files, ``.../task_id=*/[map_index=*/]attempt=*.log.trigger.<triggerer
-        job id>.log``: one per trigger a triggerer started."""
+    def trigger_logs(self, dag_id: str, run_id: str) -> list[TriggerLog]:
+        """The run's trigger log files: one per trigger a triggerer started."""
         base = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
-        return sorted(base.glob("task_id=*/**/*.log.trigger.*.log")) if base.exists() else []
+        found = (TriggerLog.parse(p) for p in base.glob("task_id=*/**/*.log.trigger.*.log"))
+        return sorted((log for log in found if log is not None), key=lambda log: log.path)
 
     def asset(self, name: str) -> dict[str, Any] | None:
         for found in self.get("/assets", name_pattern=name)["assets"]:

@@ -120,12 +120,14 @@ def test_foreground_deletion_removes_running_pods_first(k8s: client.ApiClient) -
     # whole deletion before a GET right after it could see the marked Job
     since = batch.list_namespaced_job(NS).metadata.resource_version
     batch.delete_namespaced_job("long", NS, propagation_policy="Foreground")
-    job_events = _events_until_deleted(batch.list_namespaced_job, since, "metadata.name=long", 1)
+    job_events = _events_until_deleted(
+        batch.list_namespaced_job, since, 1, field_selector="metadata.name=long"
+    )
     marked = [e["object"] for e in job_events if e["object"].metadata.deletion_timestamp is not None]
     assert marked[0].metadata.finalizers == ["foregroundDeletion"]
     assert job_events[-1]["type"] == "DELETED"
     pod_events = _events_until_deleted(
-        v1.list_namespaced_pod, since, None, 2, "batch.kubernetes.io/job-name=long"
+        v1.list_namespaced_pod, since, 2, label_selector="batch.kubernetes.io/job-name=long"
     )
     pods_deleted = [int(e["object"].metadata.resource_version) for e in pod_events if e["type"] == "DELETED"]
     assert len(pods_deleted) == 2
@@ -133,15 +135,11 @@ def test_foreground_deletion_removes_running_pods_first(k8s: client.ApiClient) -
     assert _pods(v1, "long") == []
 
 
-def _events_until_deleted(
-    list_fn: Any, since: str, field_selector: str | None, deletions: int, label_selector: str | None = None
-) -> list[dict[str, Any]]:
-    """The watch events from ``since`` up to the ``deletions``-th DELETED one."""
+def _events_until_deleted(list_fn: Any, since: str, deletions: int, **selectors: str) -> list[dict[str, Any]]:
+    """The watch events from ``since`` up to the ``deletions``-th DELETED one (``selectors``:
+    ``field_selector``, ``label_selector``)."""
     events: list[dict[str, Any]] = []
-    kwargs = {
-        k: v for k, v in {"field_selector": field_selector, "label_selector": label_selector}.items() if v
-    }
-    for event in watch.Watch().stream(list_fn, NS, resource_version=since, timeout_seconds=60, **kwargs):
+    for event in watch.Watch().stream(list_fn, NS, resource_version=since, timeout_seconds=60, **selectors):
         events.append(event)
         if sum(e["type"] == "DELETED" for e in events) == deletions:
             break

@@ -165,12 +165,19 @@ def gated(tmp_path: Path) -> tuple[Path, list[str]]:
     return gate, sh(f"until [ -e {gate} ]; do sleep 0.05; done; echo released")
 
 
+def one_try(
+    task_id: str, cmds: list[str], store: StateStore, try_number: int
+) -> tuple[RunJobOperator, dict[str, Any]]:
+    """A try of a deferrable RunJobOperator that keeps its Job: (operator, context)."""
+    op = RunJobOperator(task_id=task_id, image=IMAGE, cmds=cmds, deferrable=True, cleanup="never")
+    return op, context(task_id, try_number=try_number, store=store)
+
+
 def deferred_attempt(
     task_id: str, cmds: list[str], store: StateStore, try_number: int
 ) -> tuple[RunJobOperator, dict[str, Any], TaskDeferred]:
-    """One try of a deferrable RunJobOperator that keeps its Job: (operator, context, deferral)."""
-    op = RunJobOperator(task_id=task_id, image=IMAGE, cmds=cmds, deferrable=True, cleanup="never")
-    ctx = context(task_id, try_number=try_number, store=store)
+    """One try that defers: (operator, context, deferral)."""
+    op, ctx = one_try(task_id, cmds, store, try_number)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(ctx)
     return op, ctx, deferred.value
@@ -216,8 +223,8 @@ def test_a_retry_hands_back_the_result_of_a_job_that_succeeded_while_no_try_watc
     run_trigger(first.trigger)  # the Job succeeds; try 1 is killed before execute_complete
     # try 2 adopts it (not run again) and, as it has finished, hands its result back at once:
     # no deferral, no trip through the triggerer
-    op2 = RunJobOperator(task_id="late", image=IMAGE, cmds=cmds, deferrable=True, cleanup="never")
-    assert op2.execute(context("late", try_number=2, store=store)) == "released"
+    op2, ctx2 = one_try("late", cmds, store, 2)
+    assert op2.execute(ctx2) == "released"
     [same] = jobs_of(api, ctx)
     assert same["metadata"]["uid"] == job["metadata"]["uid"]
     assert same["metadata"]["annotations"][CHECKED_ANNOTATION] == "true"

@@ -329,12 +329,9 @@ class TaskKiller:
         """A trigger of this try has started: a process of the try seen from now on is the
         resumed one, even when the rig never saw the process that deferred (a loaded machine can
         start and end it between two ticks)."""
-        name = f"attempt={seen.try_number}.log.trigger."
         return any(
-            path.name.startswith(name)
-            and path.parent.name == f"map_index={seen.map_index}"
-            and path.parent.parent.name == f"task_id={seen.task_id}"
-            for path in self.af.trigger_log_files(self.dag_id, self.run_id)
+            (log.task_id, log.map_index, log.try_number) == (seen.task_id, seen.map_index, seen.try_number)
+            for log in self.af.trigger_logs(self.dag_id, self.run_id)
         )
 
     def _on_process(self, seen: _Seen) -> None:

@@ -51,7 +51,6 @@ from benchmarks.triggerer_load import (
     dag_source,
     finish_jobs,
     job_names,
-    map_index_of,
     state_counts,
 )
 from tests.helpers import seed_from_env
@@ -349,15 +348,12 @@ def test_no_lost_completions_across_a_triggerer_restart(rig: Rig) -> None:
         lambda: af.count_task_instances(WAITS_DAG, run_id, "deferred") >= WAITS, 120, f"{WAITS} deferred", 1.0
     )
     deferred = time.monotonic() - began
-    af.wait(
-        lambda: len(af.trigger_log_files(WAITS_DAG, run_id)) >= WAITS, 60, f"{WAITS} triggers running", 0.5
-    )
+    af.wait(lambda: len(af.trigger_logs(WAITS_DAG, run_id)) >= WAITS, 60, f"{WAITS} triggers running", 0.5)
     running = time.monotonic() - began
     before_hold = rig.light.http.counter.by_request()
     time.sleep(HOLD)
-    hold_requests = (
-        rig.light.http.counter.by_request() - before_hold
-    )  # the triggerer's: every task is deferred
+    # the triggerer's requests: every task is deferred
+    hold_requests = rig.light.http.counter.by_request() - before_hold
 
     finished_while_down: dict[str, float] = {}
     af.restart_triggerer(
@@ -399,10 +395,8 @@ def test_no_lost_completions_across_a_triggerer_restart(rig: Rig) -> None:
 def _trigger_runners(af: AirflowStandalone, dag_id: str, run_id: str) -> dict[int, set[str]]:
     """map_index -> ids of the triggerer jobs that ran its trigger (``*.log.trigger.<id>.log``)."""
     out: dict[int, set[str]] = defaultdict(set)
-    for path in af.trigger_log_files(dag_id, run_id):
-        index = map_index_of(path)
-        if index is not None:
-            out[index].add(path.name.rsplit(".", 2)[-2])
+    for log in af.trigger_logs(dag_id, run_id):
+        out[log.map_index].add(log.triggerer_job)
     return dict(out)
 
 
